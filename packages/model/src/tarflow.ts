@@ -1,0 +1,478 @@
+/**
+ * TarFlow (Zhai et al. 2024): a normalizing flow of causal-transformer blocks
+ * over image patches, forward beside reverse in one file.
+ *
+ * The model holds parameters only. Sampling state — the key/value caches — is
+ * an explicit value that solvers own and pass to each block's CausalAffineMap.
+ */
+import { tf, assertImageBatch, assertPatchSeq, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
+import {
+  guidedMap,
+  solveBlock,
+  summarizeReports,
+  validateStrategy,
+  type BlockReport,
+  type CausalAffineMap,
+  type SolveOptions,
+  type SolveReport,
+  type Strategy,
+} from '@tarflow/solvers';
+import { numTokens, patchDim, validateConfig, type TarFlowConfig } from './config.js';
+import { gelu, initLinear, initNorm, layerNorm, linear, type LinearParams, type NormParams } from './layers.js';
+
+/** One pre-LayerNorm transformer layer: attention then MLP, each residual. */
+export interface LayerParams {
+  attnNorm: NormParams;
+  qkv: LinearParams;
+  proj: LinearParams;
+  mlpNorm: NormParams;
+  fc1: LinearParams;
+  fc2: LinearParams;
+}
+
+/** One flow block (the reference's MetaBlock). */
+export interface BlockParams {
+  projIn: LinearParams;
+  posEmbed: tf.Variable; // [T, C]
+  classEmbed: tf.Variable | null; // [K, 1, C]
+  attnMask: tf.Tensor2D; // [T, T] lower-triangular ones (a buffer, kept for checkpoints)
+  layers: LayerParams[];
+  projOut: LinearParams; // [2D or D, C]
+  /** Odd blocks reverse the token order (the reference's PermutationFlip). */
+  flip: boolean;
+}
+
+/** Keys and values of the positions [0, length) of one block, per layer: [B, heads, length, headDim]. */
+export interface KVCache {
+  length: number;
+  layers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D } | null>;
+}
+
+/** Conditioning of one network branch. */
+export interface BranchOptions {
+  /** Class labels [B] (int32); -1 (or no labels) means unconditional: the mean class embedding. */
+  labels?: tf.Tensor1D;
+  /** Attention temperature (softmax scale divided by it). */
+  attnTemp?: number;
+}
+
+export interface GuidanceSettings {
+  /** Guidance scale; 0 disables classifier-free guidance. */
+  scale: number;
+  /** Guide the log-scale α, the shift γ, or both (the reference's 'a', 'b', 'ab'). */
+  on?: 'alpha' | 'gamma' | 'both';
+  /** Anneal the scale linearly over positions. */
+  annealed?: boolean;
+  /** Attention temperature of the unconditional branch. */
+  attnTemp?: number;
+}
+
+export interface SampleOptions extends SolveOptions {
+  labels?: tf.Tensor1D;
+  guidance?: GuidanceSettings;
+  /** One strategy per block in sampling order; defaults to the exact sequential inverse everywhere. */
+  strategy?: Strategy;
+  /** Also return the image after each block (trace[0] is the unpatchified noise). */
+  trace?: boolean;
+  /** Called after each block with its index in sampling order and report. */
+  onBlock?: (index: number, report: BlockReport) => void;
+}
+
+export interface SampleResult {
+  images: ImageBatch;
+  trace?: ImageBatch[];
+  report: SolveReport;
+}
+
+export interface ForwardResult {
+  /** The latent: output of the last block, [B, T, D]. */
+  z: PatchSeq;
+  /** Output of each block in forward order. */
+  outputs: PatchSeq[];
+  /** Sum over blocks of each block's log-determinant, [B]. */
+  logdets: tf.Tensor1D;
+}
+
+const MASKED = -1e9;
+
+export class TarFlow {
+  readonly config: TarFlowConfig;
+  readonly tokens: number;
+  readonly patchDim: number;
+  readonly heads: number;
+  readonly blocks: BlockParams[];
+  /** Prior variance of the latent, [T, D] (the reference's `var` buffer). */
+  readonly priorVar: tf.Variable;
+
+  constructor(config: TarFlowConfig, blocks: BlockParams[], priorVar: tf.Variable) {
+    this.config = validateConfig(config);
+    this.tokens = numTokens(this.config);
+    this.patchDim = patchDim(this.config);
+    this.heads = this.config.channels / this.config.head_dim;
+    this.blocks = blocks;
+    this.priorVar = priorVar;
+  }
+
+  /** A freshly initialised model (PyTorch-style initialisation, proj_out zero). */
+  static init(config: TarFlowConfig, seed = 0): TarFlow {
+    const c = validateConfig(config);
+    const T = numTokens(c);
+    const D = patchDim(c);
+    const C = c.channels;
+    let s = seed * 1000;
+    const next = () => (s += 7);
+    const blocks: BlockParams[] = [];
+    for (let i = 0; i < c.num_blocks; i++) {
+      const layers: LayerParams[] = [];
+      for (let j = 0; j < c.layers_per_block; j++) {
+        layers.push({
+          attnNorm: initNorm(C),
+          qkv: initLinear(C, 3 * C, next()),
+          proj: initLinear(C, C, next()),
+          mlpNorm: initNorm(C),
+          fc1: initLinear(C, C * c.expansion, next()),
+          fc2: initLinear(C * c.expansion, C, next()),
+        });
+      }
+      blocks.push({
+        projIn: initLinear(D, C, next()),
+        posEmbed: tf.variable(tf.mul(tf.randomNormal([T, C], 0, 1, 'float32', next()), 1e-2)),
+        classEmbed: c.num_classes > 0 ? tf.variable(tf.mul(tf.randomNormal([c.num_classes, 1, C], 0, 1, 'float32', next()), 1e-2)) : null,
+        attnMask: tf.keep(tf.linalg.bandPart(tf.ones([T, T]), -1, 0)) as tf.Tensor2D,
+        layers,
+        projOut: { ...initLinear(C, c.nvp ? 2 * D : D, next()), weight: tf.variable(tf.zeros([c.nvp ? 2 * D : D, C])) },
+        flip: i % 2 === 1,
+      });
+    }
+    return new TarFlow(c, blocks, tf.variable(tf.ones([T, D]), false));
+  }
+
+  // ---------------------------------------------------------------- patches
+
+  /** [B, C, H, W] images → [B, T, D] patch sequences (torch's unfold order). */
+  patchify(x: ImageBatch): PatchSeq {
+    const { in_channels: C, img_size: S, patch_size: p } = this.config;
+    assertImageBatch(x, 'patchify input', null, C, S, S);
+    const h = S / p;
+    return tf.tidy(() => {
+      const B = x.shape[0];
+      // [B, C, h, p, w, p] → [B, h, w, C, p, p], in two lower-rank steps.
+      const a = tf.reshape(x, [B * C, h, p, h * p]);
+      const b = tf.reshape(tf.transpose(tf.reshape(a, [B * C * h, p, h, p]), [0, 2, 1, 3]), [B, C, h * h, p * p]);
+      return tf.reshape(tf.transpose(b, [0, 2, 1, 3]), [B, h * h, C * p * p]) as PatchSeq;
+    });
+  }
+
+  /** [B, T, D] patch sequences → [B, C, H, W] images (torch's fold). */
+  unpatchify(x: PatchSeq): ImageBatch {
+    const { in_channels: C, img_size: S, patch_size: p } = this.config;
+    assertPatchSeq(x, 'unpatchify input', null, this.tokens, this.patchDim);
+    const h = S / p;
+    return tf.tidy(() => {
+      const B = x.shape[0];
+      const b = tf.transpose(tf.reshape(x, [B, h * h, C, p * p]), [0, 2, 1, 3]); // [B, C, h*w, p*p]
+      const a = tf.transpose(tf.reshape(b, [B * C * h, h, p, p]), [0, 2, 1, 3]); // [B*C*h, p, w, p]
+      return tf.reshape(a, [B, C, S, S]) as ImageBatch;
+    });
+  }
+
+  // ---------------------------------------------------------------- network
+
+  private permute(x: tf.Tensor, block: BlockParams, axis = 1): tf.Tensor {
+    return block.flip ? tf.reverse(x, axis) : x;
+  }
+
+  /** Class embedding for each sample, [B, 1, C]; labels -1 (or none) give the mean embedding. */
+  private classVector(block: BlockParams, batch: number, labels?: tf.Tensor1D): tf.Tensor | null {
+    if (!block.classEmbed) return null;
+    const K = this.config.num_classes;
+    const table = tf.reshape(block.classEmbed, [K, this.config.channels]);
+    if (!labels) return tf.reshape(tf.mean(table, 0), [1, 1, -1]);
+    const valid = tf.expandDims(tf.greaterEqual(labels, 0), 1);
+    const oneHot = tf.oneHot(tf.maximum(labels, tf.scalar(0, 'int32')), K).toFloat();
+    const weights = tf.where(tf.tile(valid, [1, K]), oneHot, tf.fill([batch, K], 1 / K));
+    return tf.expandDims(tf.matMul(weights, table), 1);
+  }
+
+  /**
+   * The block network on positions [start, start + n) (in the block's permuted
+   * order) given the keys/values of positions [0, start). Returns the raw
+   * projection [B, n, 2D] (row t produces position t + 1) and the keys/values
+   * of the new positions per layer.
+   */
+  private network(
+    block: BlockParams,
+    x: tf.Tensor,
+    start: number,
+    cache: KVCache | null,
+    branch: BranchOptions,
+  ): { out: tf.Tensor; kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> } {
+    const [B, n] = x.shape;
+    const { channels: C, head_dim: hd } = this.config;
+    const H = this.heads;
+    const pos = tf.slice(this.permute(block.posEmbed, block, 0), [start, 0], [n, C]);
+    let h = tf.add(linear(x, block.projIn), pos);
+    const cls = this.classVector(block, B, branch.labels);
+    if (cls) h = tf.add(h, cls);
+    const total = start + n;
+    // A single query may see every cached key; a span needs the causal mask.
+    const mask = n > 1 ? tf.mul(tf.sub(1, tf.slice(block.attnMask, [start, 0], [n, total])), MASKED) : null;
+    const scale = hd ** -0.5 / (branch.attnTemp ?? 1);
+    const kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
+    block.layers.forEach((layer, li) => {
+      const a = linear(layerNorm(h, layer.attnNorm), layer.qkv); // [B, n, 3C]
+      const heads = tf.transpose(tf.reshape(a, [B, n, 3 * H, hd]), [0, 2, 1, 3]); // [B, 3H, n, hd]
+      const [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[];
+      kv.push({ k, v });
+      const past = cache?.layers[li];
+      const kAll = past ? tf.concat([past.k, k], 2) : k;
+      const vAll = past ? tf.concat([past.v, v], 2) : v;
+      let scores = tf.mul(tf.matMul(q, kAll, false, true), scale); // [B, H, n, total]
+      if (mask) scores = tf.add(scores, mask);
+      const attn = tf.matMul(tf.softmax(scores), vAll); // [B, H, n, hd]
+      const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [B, n, C]);
+      h = tf.add(h, linear(merged, layer.proj));
+      h = tf.add(h, linear(gelu(linear(layerNorm(h, layer.mlpNorm), layer.fc1)), layer.fc2));
+    });
+    return { out: linear(h, block.projOut), kv };
+  }
+
+  /** Splits the projection into (log-scale α, shift γ). */
+  private affineParams(out: tf.Tensor): { logScale: tf.Tensor; shift: tf.Tensor } {
+    const D = this.patchDim;
+    if (!this.config.nvp) return { logScale: tf.zerosLike(out), shift: out };
+    const [logScale, shift] = tf.split(out, [D, D], 2);
+    return { logScale, shift };
+  }
+
+  // ---------------------------------------------------------------- forward
+
+  /** One block forward: x (natural order) → (block output, log-determinant [B]). */
+  blockForward(index: number, x: PatchSeq, labels?: tf.Tensor1D): { z: PatchSeq; logdet: tf.Tensor1D } {
+    const block = this.blocks[index];
+    return tf.tidy(() => {
+      const xp = this.permute(x, block);
+      const { out } = this.network(block, xp, 0, null, { labels });
+      const { logScale, shift } = this.affineParams(out);
+      const [B, T, D] = x.shape;
+      const zeros = tf.zeros([B, 1, D]);
+      const a = tf.concat([zeros, tf.slice(logScale, [0, 0, 0], [B, T - 1, D])], 1);
+      const b = tf.concat([zeros, tf.slice(shift, [0, 0, 0], [B, T - 1, D])], 1);
+      const z = tf.mul(tf.sub(xp, b), tf.exp(tf.neg(a)));
+      return { z: this.permute(z, block) as PatchSeq, logdet: tf.neg(tf.mean(a, [1, 2])) as tf.Tensor1D };
+    });
+  }
+
+  /** Images → latent, per-block outputs and summed log-determinants. */
+  forward(images: ImageBatch, labels?: tf.Tensor1D): ForwardResult {
+    this.checkLabels(labels, images.shape[0]);
+    return tf.tidy(() => {
+      let x = this.patchify(images);
+      const outputs: PatchSeq[] = [];
+      let logdets = tf.zeros([images.shape[0]]) as tf.Tensor1D;
+      for (let i = 0; i < this.blocks.length; i++) {
+        const r = this.blockForward(i, x, labels);
+        x = r.z;
+        outputs.push(x);
+        logdets = tf.add(logdets, r.logdet);
+      }
+      return { z: x, outputs, logdets };
+    });
+  }
+
+  /** The training loss 0.5·mean(z²) − mean(logdets) (a scalar). */
+  loss(z: PatchSeq, logdets: tf.Tensor1D): tf.Scalar {
+    return tf.tidy(() => tf.sub(tf.mul(tf.mean(tf.square(z)), 0.5), tf.mean(logdets)) as tf.Scalar);
+  }
+
+  /** Loss of a batch of images, computed without keeping per-block outputs (for gradients). */
+  imageLoss(images: ImageBatch, labels?: tf.Tensor1D): tf.Scalar {
+    return tf.tidy(() => {
+      let x = this.patchify(images);
+      let logdets: tf.Tensor = tf.scalar(0);
+      for (let i = 0; i < this.blocks.length; i++) {
+        const r = this.blockForward(i, x, labels);
+        x = r.z;
+        logdets = tf.add(logdets, r.logdet);
+      }
+      return this.loss(x, logdets as tf.Tensor1D);
+    });
+  }
+
+  /** Moves the prior variance toward mean_batch(z²) (the reference's update_prior, rate 0.1). */
+  updatePrior(z: PatchSeq, rate = 0.1): void {
+    tf.tidy(() => {
+      const z2 = tf.mean(tf.square(z), 0);
+      this.priorVar.assign(tf.add(this.priorVar, tf.mul(tf.sub(z2, this.priorVar), rate)));
+    });
+  }
+
+  /**
+   * One score-based denoising step: x − lr·∇ₓ loss(x), with lr = noise_std² · numel(x)
+   * unless given (the reference's step).
+   */
+  denoise(images: ImageBatch, labels?: tf.Tensor1D, lr?: number): ImageBatch {
+    this.checkLabels(labels, images.shape[0]);
+    const step = lr ?? this.config.noise_std ** 2 * images.size;
+    return tf.tidy(() => {
+      const grad = tf.grad((x: tf.Tensor) => this.imageLoss(x as ImageBatch, labels))(images);
+      return tf.sub(images, tf.mul(grad, step)) as ImageBatch;
+    });
+  }
+
+  // ---------------------------------------------------------------- reverse
+
+  /**
+   * Block `index` as a causal affine map over its permuted positions, for one
+   * branch (labels, attention temperature). Caches are KVCache values.
+   */
+  blockMap(index: number, branch: BranchOptions = {}): CausalAffineMap<KVCache> {
+    const block = this.blocks[index];
+    const L = block.layers.length;
+    return {
+      tokens: this.tokens,
+      dim: this.patchDim,
+      emptyCache: () => ({ length: 0, layers: new Array(L).fill(null) }),
+      evaluate: (x, start, cache) => {
+        if (cache.length !== start) {
+          throw new Error(`block ${index}: cache holds ${cache.length} positions but evaluation starts at ${start}`);
+        }
+        const r = tf.tidy(() => {
+          const { out, kv } = this.network(block, x, start, cache.length > 0 ? cache : null, branch);
+          const { logScale, shift } = this.affineParams(out);
+          const layers = kv.map((e, li) => {
+            const past = cache.layers[li];
+            return past ? { k: tf.concat([past.k, e.k], 2), v: tf.concat([past.v, e.v], 2) } : { k: e.k, v: e.v };
+          });
+          return { logScale, shift, layers };
+        });
+        return {
+          params: { logScale: r.logScale as PatchSeq, shift: r.shift as PatchSeq },
+          cache: { length: start + x.shape[1], layers: r.layers as KVCache['layers'] },
+        };
+      },
+      truncateCache: (cache, length) => {
+        if (length > cache.length) throw new Error(`block ${index}: cannot truncate a cache of ${cache.length} positions to ${length}`);
+        if (length === 0) return { length: 0, layers: new Array(L).fill(null) };
+        return {
+          length,
+          layers: cache.layers.map((e) =>
+            e ? { k: tf.slice(e.k, [0, 0, 0, 0], [-1, -1, length, -1]), v: tf.slice(e.v, [0, 0, 0, 0], [-1, -1, length, -1]) } : null,
+          ),
+        };
+      },
+      disposeCache: (cache) => {
+        for (const e of cache.layers) {
+          if (e) {
+            e.k.dispose();
+            e.v.dispose();
+          }
+        }
+      },
+    };
+  }
+
+  /** The map a solver inverts for block `index`: guided when a guidance scale is set. */
+  samplingMap(index: number, labels?: tf.Tensor1D, guidance?: GuidanceSettings): CausalAffineMap<unknown> {
+    const cond = this.blockMap(index, { labels });
+    if (!guidance || !(guidance.scale > 0)) return cond as CausalAffineMap<unknown>;
+    const uncond = this.blockMap(index, { attnTemp: guidance.attnTemp ?? 1 });
+    return guidedMap(cond, uncond, guidance) as CausalAffineMap<unknown>;
+  }
+
+  /**
+   * Samples images from noise [B, T, D] (standard normal; scaled here by the
+   * prior's √var). Each block is inverted by the solver its strategy names;
+   * the default is the exact sequential inverse.
+   */
+  sample(noise: PatchSeq, options: SampleOptions = {}): SampleResult {
+    assertPatchSeq(noise, 'noise', null, this.tokens, this.patchDim);
+    this.checkLabels(options.labels, noise.shape[0]);
+    const strategy = validateStrategy(
+      options.strategy ?? this.blocks.map(() => ({ kind: 'sequential' })),
+      this.blocks.length,
+    );
+    const t0 = performance.now();
+    const trace: ImageBatch[] = [];
+    if (options.trace) trace.push(this.unpatchify(noise));
+    let x = tf.tidy(() => tf.mul(noise, tf.sqrt(this.priorVar))) as PatchSeq;
+    const reports: BlockReport[] = [];
+    try {
+      for (let k = 0; k < this.blocks.length; k++) {
+        const index = this.blocks.length - 1 - k;
+        const block = this.blocks[index];
+        const map = this.samplingMap(index, options.labels, options.guidance);
+        const zp = tf.tidy(() => tf.clone(this.permute(x, block))) as PatchSeq;
+        let solved: { x: PatchSeq; report: BlockReport };
+        try {
+          solved = solveBlock(map, zp, strategy[k], options);
+        } finally {
+          zp.dispose();
+        }
+        const next = tf.tidy(() => tf.clone(this.permute(solved.x, block))) as PatchSeq;
+        solved.x.dispose();
+        x.dispose();
+        x = next;
+        reports.push(solved.report);
+        options.onBlock?.(k, solved.report);
+        if (options.trace) trace.push(this.unpatchify(x));
+      }
+    } catch (e) {
+      x.dispose();
+      for (const t of trace) t.dispose();
+      throw e;
+    }
+    const images = this.unpatchify(x);
+    x.dispose();
+    const report = summarizeReports(reports, this.tokens, strategy, performance.now() - t0);
+    return options.trace ? { images, trace, report } : { images, report };
+  }
+
+  // ---------------------------------------------------------------- misc
+
+  private checkLabels(labels: tf.Tensor1D | undefined, batch: number): void {
+    if (!labels) return;
+    if (labels.rank !== 1 || labels.shape[0] !== batch) {
+      throw new Error(`labels: expected shape [${batch}], got [${labels.shape.join(', ')}]`);
+    }
+    if (labels.dtype !== 'int32') throw new Error(`labels: expected int32, got ${labels.dtype}`);
+    const K = this.config.num_classes;
+    const bad = Array.from(labels.dataSync()).filter((l) => l < -1 || l >= Math.max(K, 0) || (K === 0 && l !== -1));
+    if (bad.length > 0) {
+      throw new Error(
+        K === 0
+          ? `labels: this model is unconditional (num_classes 0); only -1 is allowed, got ${bad[0]}`
+          : `labels: unknown label ${bad[0]} (this model has classes 0…${K - 1}; -1 means unconditional)`,
+      );
+    }
+  }
+
+  /** All trainable variables. */
+  trainableVariables(): tf.Variable[] {
+    const out: tf.Variable[] = [];
+    const lin = (l: LinearParams) => out.push(l.weight, l.bias);
+    const norm = (n: NormParams) => out.push(n.weight, n.bias);
+    for (const b of this.blocks) {
+      lin(b.projIn);
+      out.push(b.posEmbed);
+      if (b.classEmbed) out.push(b.classEmbed);
+      for (const l of b.layers) {
+        norm(l.attnNorm);
+        lin(l.qkv);
+        lin(l.proj);
+        norm(l.mlpNorm);
+        lin(l.fc1);
+        lin(l.fc2);
+      }
+      lin(b.projOut);
+    }
+    return out;
+  }
+
+  /** Frees every tensor of the model. */
+  dispose(): void {
+    for (const v of this.trainableVariables()) v.dispose();
+    for (const b of this.blocks) b.attnMask.dispose();
+    this.priorVar.dispose();
+  }
+}

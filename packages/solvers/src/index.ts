@@ -1,0 +1,12 @@
+/**
+ * @tarflow/solvers — inversion of causal autoregressive affine maps.
+ *
+ * One small interface (CausalAffineMap) and solvers over it: the exact
+ * sequential KV-cache loop, plain Jacobi and GS-Jacobi, with a divergence
+ * guard and a report of every solve. Any causal map can be inverted — a
+ * TarFlow block is one implementation.
+ */
+export * from './map.js';
+export * from './strategy.js';
+export * from './solve.js';
+export * from './report.js';

@@ -1,0 +1,116 @@
+import { tf, type PatchSeq } from '@tarflow/tensor';
+
+/**
+ * The affine parameters a causal map produces for a span of positions.
+ * Row t of each tensor produces position t + 1:
+ *
+ *     x[t + 1] = exp(logScale[t]) * z[t + 1] + shift[t]
+ */
+export interface AffineParams {
+  logScale: PatchSeq;
+  shift: PatchSeq;
+}
+
+/**
+ * A causal autoregressive affine map over a sequence of T positions of
+ * dimension D — the one interface every solver works with.
+ *
+ * The map is stateless: its key/value cache is an explicit value `C` that the
+ * solver owns, passes in and disposes. `evaluate` never mutates or disposes the
+ * cache it receives; it returns a new one.
+ */
+export interface CausalAffineMap<C = unknown> {
+  /** Sequence length T. */
+  readonly tokens: number;
+  /** Feature dimension D of each position. */
+  readonly dim: number;
+  /** A cache holding no positions, for a batch of the given size. */
+  emptyCache(batch: number): C;
+  /**
+   * Runs the map on `x` = the current values of positions [start, start + n)
+   * ([B, n, D]) with `cache` holding positions [0, start). Returns the affine
+   * parameters those positions produce (for positions start + 1 … start + n)
+   * and a new cache holding positions [0, start + n).
+   */
+  evaluate(x: PatchSeq, start: number, cache: C): { params: AffineParams; cache: C };
+  /** A new cache holding the first `length` positions of `cache` (which is left untouched). */
+  truncateCache(cache: C, length: number): C;
+  /** Frees the tensors of a cache. */
+  disposeCache(cache: C): void;
+}
+
+/** Number of positions a cache covers, for maps whose caches carry it. */
+export interface HasLength {
+  length: number;
+}
+
+/** Disposes both tensors of a set of affine parameters. */
+export function disposeParams(p: AffineParams): void {
+  p.logScale.dispose();
+  p.shift.dispose();
+}
+
+/** Guidance settings for classifier-free guidance over two branches of one map. */
+export interface GuidanceOptions {
+  /** Guidance scale w; 0 disables guidance. */
+  scale: number;
+  /** Which affine parameter is guided: the log-scale (α), the shift (γ) or both. */
+  on?: 'alpha' | 'gamma' | 'both';
+  /** Anneal the scale linearly along the sequence: w · (t + 1) / (T − 1) at output row t. */
+  annealed?: boolean;
+}
+
+/**
+ * Classifier-free guidance as a map: evaluates a conditional and an
+ * unconditional branch (each with its own cache) and combines them as
+ * p = p_c + w · (p_c − p_u). The result is again a CausalAffineMap, so every
+ * solver supports guidance without knowing about it.
+ */
+export function guidedMap<CC, CU>(
+  cond: CausalAffineMap<CC>,
+  uncond: CausalAffineMap<CU>,
+  options: GuidanceOptions,
+): CausalAffineMap<{ cond: CC; uncond: CU }> {
+  if (cond.tokens !== uncond.tokens || cond.dim !== uncond.dim) {
+    throw new Error(
+      `guidedMap: branches disagree on shape: [${cond.tokens}, ${cond.dim}] vs [${uncond.tokens}, ${uncond.dim}]`,
+    );
+  }
+  const on = options.on ?? 'both';
+  if (!['alpha', 'gamma', 'both'].includes(on)) throw new Error(`guidedMap: unknown guidance target '${on}'`);
+  const T = cond.tokens;
+  const weights = (start: number, n: number): tf.Tensor => {
+    if (!options.annealed) return tf.scalar(options.scale);
+    const w = new Float32Array(n);
+    for (let i = 0; i < n; i++) w[i] = ((start + i + 1) / (T - 1)) * options.scale;
+    return tf.tensor3d(w, [1, n, 1]);
+  };
+  return {
+    tokens: T,
+    dim: cond.dim,
+    emptyCache: (batch) => ({ cond: cond.emptyCache(batch), uncond: uncond.emptyCache(batch) }),
+    evaluate(x, start, cache) {
+      const c = cond.evaluate(x, start, cache.cond);
+      const u = uncond.evaluate(x, start, cache.uncond);
+      const params = tf.tidy(() => {
+        const w = weights(start, x.shape[1]);
+        const guide = (pc: tf.Tensor, pu: tf.Tensor) => tf.add(pc, tf.mul(w, tf.sub(pc, pu)));
+        return {
+          logScale: (on === 'gamma' ? tf.clone(c.params.logScale) : guide(c.params.logScale, u.params.logScale)) as PatchSeq,
+          shift: (on === 'alpha' ? tf.clone(c.params.shift) : guide(c.params.shift, u.params.shift)) as PatchSeq,
+        };
+      });
+      disposeParams(c.params);
+      disposeParams(u.params);
+      return { params, cache: { cond: c.cache, uncond: u.cache } };
+    },
+    truncateCache: (cache, length) => ({
+      cond: cond.truncateCache(cache.cond, length),
+      uncond: uncond.truncateCache(cache.uncond, length),
+    }),
+    disposeCache(cache) {
+      cond.disposeCache(cache.cond);
+      uncond.disposeCache(cache.uncond);
+    },
+  };
+}
