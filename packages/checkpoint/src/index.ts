@@ -8,6 +8,8 @@ export {
   parseSafetensors,
   serializeSafetensors,
   layoutSafetensors,
+  parseSafetensorsHeader,
+  readHeaderLength,
   toFloat32,
   toInt32,
   f32Tensor,
@@ -18,5 +20,42 @@ export {
   type SafetensorsFile,
   type SafetensorsLayout,
   type TensorSpec,
+  type SafetensorsHeader,
+  type SafetensorsHeaderEntry,
 } from './safetensors.js';
 export { DTYPE_SIZE } from './dtype.js';
+export {
+  readPth,
+  readPthIndex,
+  extractStateDict,
+  stripPrefixes,
+  unpickleCheckpoint,
+  TensorRef,
+  ALLOWED_GLOBALS,
+  WRAPPER_KEYS,
+  WRAPPER_PREFIXES,
+  type PthCheckpoint,
+  type PthReadOptions,
+  type PthIndex,
+  type StorageRef,
+  type Inflate,
+  type ExtractedStateDict,
+} from './pth.js';
+export {
+  inferConfig,
+  parseConfigFileName,
+  configToJson,
+  parseConfigJson,
+  validateConfig,
+  CONFIG_KEYS,
+  CONFIG_DEFAULTS,
+  type TarFlowConfigJson,
+  type InferredConfig,
+  type InferConfigOptions,
+  type ConfigKey,
+  type ConfigSource,
+  type FileNameConfig,
+} from './config.js';
+export { importCheckpoint, tarflowMetadata, type ImportOptions, type ImportReport } from './import.js';
+export { unpickle, PyTuple, PyGlobal, type UnpickleOptions } from './pickle.js';
+export { crc32 } from './crc32.js';

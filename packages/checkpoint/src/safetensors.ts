@@ -94,28 +94,49 @@ function compareCodePoints(a: string, b: string): number {
   }
 }
 
+/** A tensor's place in a safetensors file, as its header declares it. */
+export interface SafetensorsHeaderEntry extends TensorSpec {
+  /** Offsets relative to the data section. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  /** Tensors in header order. */
+  entries: SafetensorsHeaderEntry[];
+  metadata: Record<string, string>;
+  /** Where the data section starts in the file (8 + header length). */
+  dataStart: number;
+}
+
 /**
- * Parses a whole safetensors file. Throws CheckpointError naming the problem
- * (and the tensor) for any malformed input; see the module comment for the
- * rules.
+ * Reads the header length from a file's first 8 bytes and checks it against
+ * the file size; returns the header length.
  */
-export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  if (bytes.byteLength < 8) {
-    throw new CheckpointError(
-      `safetensors: file is ${bytes.byteLength} bytes, shorter than the 8-byte header length prefix`,
-    );
+export function readHeaderLength(prefix: Uint8Array, fileSize: number): number {
+  if (fileSize < 8 || prefix.byteLength < 8) {
+    throw new CheckpointError(`safetensors: file is ${fileSize} bytes, shorter than the 8-byte header length prefix`);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dv = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const n = dv.getUint32(4, true) * 4294967296 + dv.getUint32(0, true);
   if (n > MAX_HEADER_BYTES) {
     throw new CheckpointError(`safetensors: header length ${n} is larger than the ${MAX_HEADER_BYTES}-byte limit`);
   }
-  if (8 + n > bytes.byteLength) {
-    throw new CheckpointError(
-      `safetensors: header length ${n} runs past the end of the file (${bytes.byteLength} bytes)`,
-    );
+  if (8 + n > fileSize) {
+    throw new CheckpointError(`safetensors: header length ${n} runs past the end of the file (${fileSize} bytes)`);
   }
-  const text = decodeHeader(bytes.subarray(8, 8 + n));
+  return n;
+}
+
+/**
+ * Parses and validates a safetensors header without the data: `head` holds
+ * the file's first 8 + N bytes (length prefix and header), `fileSize` the
+ * whole file's size. Used by parseSafetensors and by streaming readers.
+ */
+export function parseSafetensorsHeader(head: Uint8Array, fileSize: number): SafetensorsHeader {
+  const n = readHeaderLength(head, fileSize);
+  if (head.byteLength < 8 + n) throw new CheckpointError('safetensors: header bytes are incomplete');
+  const text = decodeHeader(head.subarray(8, 8 + n));
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -125,10 +146,9 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
   if (!isPlainObject(header)) throw new CheckpointError('safetensors: header is not a JSON object');
 
   const dataStart = 8 + n;
-  const dataLength = bytes.byteLength - dataStart;
+  const dataLength = fileSize - dataStart;
   const metadata = parseMetadata(header[METADATA_KEY]);
-  const spans: Array<{ name: string; begin: number; end: number }> = [];
-  const tensors = new Map<string, RawTensor>();
+  const entries: SafetensorsHeaderEntry[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
     const what = `safetensors: tensor ${quote(name)}`;
@@ -164,11 +184,10 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
         `byte size ${end - begin} (data_offsets [${begin}, ${end}]) does not match shape ${JSON.stringify(dims)} of ${dtype as DType} (${expected} bytes)`,
       );
     }
-    spans.push({ name, begin, end });
-    tensors.set(name, { dtype: dtype as DType, shape: [...dims], data: bytes.subarray(dataStart + begin, dataStart + end) });
+    entries.push({ name, dtype: dtype as DType, shape: [...dims], begin, end });
   }
 
-  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const spans = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   let previous: string | undefined;
   for (const s of spans) {
@@ -191,6 +210,20 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
     throw new CheckpointError(
       `safetensors: ${dataLength - covered} unused bytes at the end of the data section (tensors end at ${covered} of ${dataLength})`,
     );
+  }
+  return { entries, metadata, dataStart };
+}
+
+/**
+ * Parses a whole safetensors file. Throws CheckpointError naming the problem
+ * (and the tensor) for any malformed input; see the module comment for the
+ * rules. Tensor data are views into `bytes`.
+ */
+export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
+  const { entries, metadata, dataStart } = parseSafetensorsHeader(bytes, bytes.byteLength);
+  const tensors = new Map<string, RawTensor>();
+  for (const e of entries) {
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: bytes.subarray(dataStart + e.begin, dataStart + e.end) });
   }
   return { tensors, metadata };
 }
