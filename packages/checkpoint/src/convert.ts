@@ -51,19 +51,45 @@ export function zlibInflate(compressed: Uint8Array, size: number): Uint8Array {
   return new Uint8Array(inflateRawSync(compressed, { maxOutputLength: Math.max(size, 1) }));
 }
 
-/** A positioned reader over an open file that fails on short reads. */
-function reader(fh: FileHandle, size: number): (offset: number, length: number) => Promise<Uint8Array> {
-  return async (offset, length) => {
-    if (offset + length > size) throw new CheckpointError(`read of bytes ${offset}..${offset + length} is past the end of the ${size}-byte file`);
-    const buf = new Uint8Array(length);
+/** Positioned reads from an open file of known size; short reads are errors. */
+interface FileReader {
+  /** Reads `length` bytes at `offset` into a new array. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Fills `target` from `offset`, reusing the caller's buffer. */
+  readInto(target: Uint8Array, offset: number): Promise<Uint8Array>;
+}
+
+function fileReader(fh: FileHandle, size: number): FileReader {
+  const readInto = async (target: Uint8Array, offset: number): Promise<Uint8Array> => {
+    const length = target.byteLength;
+    if (offset + length > size) {
+      throw new CheckpointError(`read of bytes ${offset}..${offset + length} is past the end of the ${size}-byte file`);
+    }
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+      const { bytesRead } = await fh.read(target, done, length - done, offset + done);
       if (bytesRead === 0) throw new CheckpointError(`unexpected end of file at byte ${offset + done} (was it truncated while reading?)`);
       done += bytesRead;
     }
-    return buf;
+    return target;
   };
+  return { readInto, read: (offset, length) => readInto(new Uint8Array(length), offset) };
+}
+
+/** Copies `length` bytes at `offset` to `out` through `buffer`, passing each piece to `each` first. */
+async function copyRange(
+  file: FileReader,
+  buffer: Uint8Array,
+  offset: number,
+  length: number,
+  out: FileHandle | null,
+  each?: (piece: Uint8Array) => void,
+): Promise<void> {
+  for (let at = 0; at < length; at += buffer.byteLength) {
+    const piece = await file.readInto(buffer.subarray(0, Math.min(buffer.byteLength, length - at)), offset + at);
+    each?.(piece);
+    if (out) await writeAll(out, piece);
+  }
 }
 
 /** Reads a PyTorch checkpoint file into memory (see readPth). */
@@ -87,16 +113,17 @@ export async function convertCheckpoint(
   const fh = await open(inPath, 'r');
   try {
     const size = (await fh.stat()).size;
-    const read = reader(fh, size);
-    const format = sniffFormat(await read(0, Math.min(size, 16)));
+    const file = fileReader(fh, size);
+    const buffer = new Uint8Array(chunk);
+    const format = sniffFormat(await file.read(0, Math.min(size, 16)));
     const fileName = options.fileName ?? basename(inPath);
     if (format === 'pth') {
-      const index = await runAsync(readPthIndex(size, { ...options, inflate: zlibInflate }), read);
+      const index = await runAsync(readPthIndex(size, { ...options, inflate: zlibInflate }), file.read);
       const specs = index.tensors.map(([name, ref]) => ({ name, dtype: ref.dtype, shape: [...ref.shape] }));
       const inferred = inferConfig(new Map(specs.map((s) => [s.name, s])), { overrides, fileName });
       const layout = layoutSafetensors(specs, tarflowMetadata(inferred.config));
       const refs = new Map(index.tensors);
-      const copier = new StorageCopier(index, read, chunk, options.verifyCrc !== false);
+      const copier = new StorageCopier(index, file, buffer, options.verifyCrc !== false);
       await withAtomicFile(outPath, async (out) => {
         await writeAll(out, layout.header);
         for (const e of layout.entries) await copier.write(refs.get(e.name)!, out);
@@ -113,8 +140,8 @@ export async function convertCheckpoint(
       };
     }
 
-    const n = readHeaderLength(await read(0, 8), size);
-    const header = parseSafetensorsHeader(await read(0, 8 + n), size);
+    const n = readHeaderLength(await file.read(0, Math.min(size, 8)), size);
+    const header = parseSafetensorsHeader(await file.read(0, 8 + n), size);
     const names = header.entries.map((e) => e.name);
     const renamed = options.stripPrefixes === false ? { names, prefixes: [] } : stripPrefixes(names);
     const specs = header.entries.map((e, i) => ({ ...e, name: renamed.names[i] }));
@@ -130,9 +157,7 @@ export async function convertCheckpoint(
       await writeAll(out, layout.header);
       for (const e of layout.entries) {
         const src = byName.get(e.name)!;
-        for (let at = src.begin; at < src.end; at += chunk) {
-          await writeAll(out, await read(header.dataStart + at, Math.min(chunk, src.end - at)));
-        }
+        await copyRange(file, buffer, header.dataStart + src.begin, src.end - src.begin, out);
       }
     });
     return {
@@ -161,8 +186,9 @@ class StorageCopier {
 
   constructor(
     private readonly index: PthIndex,
-    private readonly read: (offset: number, length: number) => Promise<Uint8Array>,
-    private readonly chunk: number,
+    private readonly file: FileReader,
+    /** Reused for every chunk, so contiguous copies allocate nothing. */
+    private readonly buffer: Uint8Array,
     private readonly verify: boolean,
   ) {}
 
@@ -183,19 +209,17 @@ class StorageCopier {
       const start = ref.offset * size;
       const whole = start === 0 && length === entry.uncompressedSize && this.verify && !this.verified.has(entry.name);
       let crc = 0;
-      for (let at = 0; at < length; at += this.chunk) {
-        const piece = await this.read(dataOffset + start + at, Math.min(this.chunk, length - at));
+      await copyRange(this.file, this.buffer, dataOffset + start, length, out, (piece) => {
         if (whole) crc = crc32(piece, crc);
         if (big) swapBytes(piece, size);
-        await writeAll(out, piece);
-      }
+      });
       if (whole) {
         checkCrc(entry, crc);
         this.verified.add(entry.name);
       }
     } else {
       const { first, last } = storageSpan(ref);
-      const bytes = await this.read(dataOffset + first * size, (last - first + 1) * size);
+      const bytes = await this.file.read(dataOffset + first * size, (last - first + 1) * size);
       const data = gather(ref, bytes, first);
       if (big) swapBytes(data, size);
       await writeAll(out, data);
@@ -211,16 +235,16 @@ class StorageCopier {
   private async verifyEntry(entry: ZipEntry, dataOffset: number): Promise<void> {
     if (!this.verify || this.verified.has(entry.name) || entry.method !== 0) return;
     let crc = 0;
-    for (let at = 0; at < entry.compressedSize; at += this.chunk) {
-      crc = crc32(await this.read(dataOffset + at, Math.min(this.chunk, entry.compressedSize - at)), crc);
-    }
+    await copyRange(this.file, this.buffer, dataOffset, entry.compressedSize, null, (piece) => {
+      crc = crc32(piece, crc);
+    });
     checkCrc(entry, crc);
     this.verified.add(entry.name);
   }
 
   private async inflate(key: string, entry: ZipEntry, dataOffset: number): Promise<Uint8Array> {
     if (this.inflated?.key === key) return this.inflated.bytes;
-    const bytes = inflateEntry(entry, await this.read(dataOffset, entry.compressedSize), zlibInflate);
+    const bytes = inflateEntry(entry, await this.file.read(dataOffset, entry.compressedSize), zlibInflate);
     if (this.verify) checkCrc(entry, crc32(bytes));
     this.inflated = { key, bytes };
     return bytes;

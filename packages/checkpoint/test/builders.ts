@@ -83,6 +83,10 @@ export class Pickler {
   private u32(n: number): void {
     this.out.push(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff);
   }
+  /** The memo index the last put() used. */
+  get lastMemo(): number {
+    return this.memo - 1;
+  }
   put(): this {
     if (this.memo < 256) this.bytes(0x71, this.memo++);
     else {
@@ -273,4 +277,67 @@ export function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Rewrites an archive from writeZip in ZIP64 form, as a writer must for
+ * archives past 4 GiB: every central directory entry saturates its sizes and
+ * offset (the real values move to a ZIP64 extra field), and the
+ * end-of-central-directory record saturates its fields and is preceded by a
+ * ZIP64 record and locator.
+ */
+export function toZip64(zip: Uint8Array): Uint8Array {
+  const d = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  const eocd = zip.length - 22;
+  const count = d.getUint16(eocd + 10, true);
+  const cdOffset = d.getUint32(eocd + 16, true);
+  const records: Uint8Array[] = [];
+  let p = cdOffset;
+  for (let i = 0; i < count; i++) {
+    const nameLength = d.getUint16(p + 28, true);
+    const rec = new Uint8Array(46 + nameLength + 28);
+    rec.set(zip.subarray(p, p + 46 + nameLength));
+    const r = new DataView(rec.buffer);
+    const [compressed, uncompressed, local] = [d.getUint32(p + 20, true), d.getUint32(p + 24, true), d.getUint32(p + 42, true)];
+    r.setUint32(20, 0xffffffff, true);
+    r.setUint32(24, 0xffffffff, true);
+    r.setUint32(42, 0xffffffff, true);
+    r.setUint16(30, 28, true);
+    const x = 46 + nameLength;
+    r.setUint16(x, 0x0001, true);
+    r.setUint16(x + 2, 24, true);
+    r.setBigUint64(x + 4, BigInt(uncompressed), true);
+    r.setBigUint64(x + 12, BigInt(compressed), true);
+    r.setBigUint64(x + 20, BigInt(local), true);
+    records.push(rec);
+    p += 46 + nameLength + d.getUint16(p + 30, true) + d.getUint16(p + 32, true);
+  }
+  const cdSize = records.reduce((s, r) => s + r.length, 0);
+  const tail = new Uint8Array(56 + 20 + 22);
+  const t = new DataView(tail.buffer);
+  t.setUint32(0, 0x06064b50, true);
+  t.setBigUint64(4, 44n, true);
+  t.setUint16(12, 45, true);
+  t.setUint16(14, 45, true);
+  t.setBigUint64(24, BigInt(count), true);
+  t.setBigUint64(32, BigInt(count), true);
+  t.setBigUint64(40, BigInt(cdSize), true);
+  t.setBigUint64(48, BigInt(cdOffset), true);
+  t.setUint32(56, 0x07064b50, true);
+  t.setBigUint64(64, BigInt(cdOffset + cdSize), true);
+  t.setUint32(72, 1, true);
+  t.setUint32(76, 0x06054b50, true);
+  t.setUint16(76 + 8, 0xffff, true);
+  t.setUint16(76 + 10, 0xffff, true);
+  t.setUint32(76 + 12, 0xffffffff, true);
+  t.setUint32(76 + 16, 0xffffffff, true);
+  const out = new Uint8Array(cdOffset + cdSize + tail.length);
+  out.set(zip.subarray(0, cdOffset));
+  let q = cdOffset;
+  for (const r of records) {
+    out.set(r, q);
+    q += r.length;
+  }
+  out.set(tail, q);
+  return out;
 }

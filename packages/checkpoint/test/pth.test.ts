@@ -14,7 +14,7 @@ import {
   type RawTensor,
 } from '../src/index.js';
 import { convertCheckpoint, readPthFile, readSafetensorsFile } from '../src/node.js';
-import { Call, G, ODict, Pickler, TensorPickle, Tuple, writePth, writeZip, type PickleValue } from './builders.js';
+import { Call, G, ODict, Pickler, TensorPickle, Tuple, toZip64, writePth, writeZip, type PickleValue } from './builders.js';
 import { MODELS, fixture } from './fixtures.js';
 
 function sameTensors(actual: Map<string, RawTensor>, expected: Map<string, RawTensor>): void {
@@ -44,6 +44,7 @@ function expectCheckpointError(fn: () => unknown, pattern: RegExp): void {
 }
 
 const f32 = (values: number[]): Uint8Array => new Uint8Array(new Float32Array(values).buffer);
+const u32 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
 
 let dir: string;
 beforeAll(async () => {
@@ -254,6 +255,16 @@ describe('PyTorch checkpoint layouts', () => {
     expect(fromFile.prefix).toBe('some_name/');
   });
 
+  it('reads ZIP64 archives (saturated directory fields, ZIP64 records and extra fields)', () => {
+    const plain = pth(new ODict([['x', new TensorPickle(storage6, [6])]]));
+    const zip64 = toZip64(plain);
+    expect(new DataView(zip64.buffer).getUint32(zip64.length - 22 + 16, true)).toBe(0xffffffff);
+    sameTensors(readPth(zip64).tensors, readPth(plain).tensors);
+    const brokenLocator = zip64.slice();
+    brokenLocator[zip64.length - 22 - 20] ^= 0xff;
+    expectCheckpointError(() => readPth(brokenLocator), /ZIP64 end-of-central-directory locator is missing/);
+  });
+
   it('reads a checkpoint without a byteorder record as little-endian', () => {
     const result = readPth(pth(new ODict([['x', new TensorPickle(storage6, [6])]]), { '0': data6 }, { byteorder: null }));
     expect(result.byteOrder).toBe('little');
@@ -370,6 +381,53 @@ describe('malformed and malicious checkpoints give clear CheckpointErrors', () =
     ]) {
       expectCheckpointError(() => readPth(withPickle(Pickler.raw((p) => p.global(module, name)))), new RegExp(`global '${module}.${name}', which is not allowed`));
     }
+  });
+});
+
+describe('adversarial pickles stay fast and fail cleanly', () => {
+  it('shared dict chains (2^30 paths through 31 dicts) are walked once', () => {
+    const pickle = Pickler.raw((p) => {
+      p.bytes(0x7d).put();
+      let previous = p.lastMemo;
+      p.bytes(0x28).str('t').tensor(new TensorPickle(storage6, [6])).bytes(0x75);
+      for (let k = 0; k < 30; k++) {
+        p.bytes(0x7d).put();
+        const current = p.lastMemo;
+        p.bytes(0x28).str('a').bytes(0x6a, ...u32(previous)).str('b').bytes(0x6a, ...u32(previous)).bytes(0x75);
+        p.bytes(0x30); // pop the new dict; it stays reachable through the memo
+        p.bytes(0x6a, ...u32(current));
+        previous = current;
+      }
+      // Root: {'blocks': D30}
+      p.bytes(0x7d).put().str('blocks').bytes(0x6a, ...u32(previous), 0x73);
+    });
+    const started = performance.now();
+    const result = readPth(writePth(pickle, { '0': data6 }));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(result.tensors.size).toBe(1);
+    expect([...result.tensors.keys()][0]).toBe(`blocks.${'a.'.repeat(30)}t`);
+  });
+
+  it('deeply nested dicts do not overflow the JavaScript stack', () => {
+    const depth = 20_000;
+    const pickle = Pickler.raw((p) => {
+      p.tensor(new TensorPickle(storage6, [6]));
+      for (let i = 0; i < depth; i++) {
+        p.bytes(0x72, ...u32(100_000 + i), 0x30); // LONG_BINPUT, POP
+        p.bytes(0x7d).str('a').bytes(0x6a, ...u32(100_000 + i), 0x73); // {'a': previous}
+      }
+      p.bytes(0x72, ...u32(999_999), 0x30, 0x7d).str('blocks').bytes(0x6a, ...u32(999_999), 0x73);
+    });
+    expectCheckpointError(() => readPth(writePth(pickle, { '0': data6 })), /the state dict holds no tensors/);
+  });
+
+  it('the VM stops at its time limit', () => {
+    // 200k list appends: fine for the VM, but not within a 0 ms limit.
+    const pickle = Pickler.raw((p) => {
+      p.bytes(0x5d);
+      for (let i = 0; i < 200_000; i++) p.bytes(0x4e, 0x61);
+    });
+    expectCheckpointError(() => unpickleCheckpoint(pickle, { timeLimitMs: 0 }), /took longer than 0 ms/);
   });
 });
 
