@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tf } from '@tarflow/tensor';
+import { loadModel, type TarFlow } from '../src/index.js';
+import { BACKENDS, expectedTensor, loadFixture, useBackend } from './helpers.js';
+
+describe.each(BACKENDS)('tensor memory on %s', (backend) => {
+  let model: TarFlow;
+  let x: tf.Tensor4D;
+  let noise: tf.Tensor3D;
+  let labels: tf.Tensor1D;
+  beforeAll(async () => {
+    await useBackend(backend);
+    const f = loadFixture('tiny-cond');
+    // A batch of two keeps the cpu run short; the code paths are the same.
+    model = loadModel(f.checkpoint);
+    x = tf.tidy(() => tf.slice(expectedTensor(f, 'forward.x'), 0, 2)) as tf.Tensor4D;
+    noise = tf.tidy(() => tf.slice(expectedTensor(f, 'noise'), 0, 2)) as tf.Tensor3D;
+    labels = tf.tidy(() => tf.slice(expectedTensor(f, 'labels'), 0, 2)) as tf.Tensor1D;
+  });
+  afterAll(() => {
+    model.dispose();
+    tf.dispose([x, noise, labels]);
+  });
+
+  it('repeated forward, sampling (every solver, guided) and denoising leave numTensors unchanged', () => {
+    const run = () => {
+      const r = model.forward(x, labels);
+      tf.dispose([r.z, r.outputs, r.logdets]);
+      tf.dispose(model.imageLoss(x, labels));
+      const guidance = { scale: 1, annealed: true, attnTemp: 0.9 };
+      const seq = model.sample(noise, { labels, guidance, trace: true });
+      tf.dispose([seq.images, seq.trace!]);
+      const gs = model.sample(noise, {
+        labels,
+        guidance,
+        strategy: [
+          { kind: 'jacobi', modules: 4, maxIterations: 3 },
+          { kind: 'jacobi', modules: 1, maxIterations: 2, guess: 'zeros' },
+          { kind: 'jacobi', modules: 3, maxIterations: 40, tolerance: 1e-3 },
+          { kind: 'sequential' },
+        ],
+      });
+      tf.dispose(gs.images);
+      tf.dispose(model.denoise(x, labels));
+    };
+    run(); // warm-up: backends may allocate persistent buffers once
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 2; i++) run();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

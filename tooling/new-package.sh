@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Scaffolds a package: tooling/new-package.sh <dir> <name> <description> <deps-json> [devdeps-json]
+# usage: mkpkg dir name "description" deps-json
+dir=$1; name=$2; desc=$3; deps=$4; devdeps=${5:-"{}"}
+mkdir -p $dir/src $dir/test
+cat > $dir/package.json <<JSON
+{
+  "name": "$name",
+  "version": "0.1.0",
+  "description": "$desc",
+  "type": "module",
+  "license": "MIT",
+  "main": "./dist/index.js",
+  "types": "./dist/index.d.ts",
+  "exports": {
+    ".": { "types": "./dist/index.d.ts", "import": "./dist/index.js" }
+  },
+  "files": ["dist"],
+  "sideEffects": false,
+  "scripts": {
+    "build": "tsup",
+    "test": "vitest run",
+    "typecheck": "tsc -p tsconfig.json",
+    "lint": "tsc -p tsconfig.json --noUnusedLocals --noUnusedParameters"
+  },
+  "dependencies": $deps,
+  "devDependencies": $devdeps
+}
+JSON
+cat > $dir/tsconfig.json <<JSON
+{
+  "extends": "../../tooling/tsconfig/base.json",
+  "include": ["src", "test", "*.config.ts"]
+}
+JSON
+cat > $dir/tsup.config.ts <<'TS'
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'es2022',
+});
+TS
+cat > $dir/vitest.config.ts <<'TS'
+import { tarflowVitest } from '@tarflow/vitest-config';
+
+export default tarflowVitest();
+TS
