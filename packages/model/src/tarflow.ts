@@ -247,17 +247,36 @@ export class TarFlow {
 
   // ---------------------------------------------------------------- forward
 
+  /** x in block `index`'s position order (its permutation is its own inverse). */
+  permuteForBlock(index: number, x: PatchSeq): PatchSeq {
+    return tf.tidy(() => tf.clone(this.permute(x, this.blocks[index]))) as PatchSeq;
+  }
+
+  /**
+   * Block `index`'s affine parameters for an input already in the block's
+   * position order, shifted so that row t holds what produces position t (row 0
+   * is zero): the forward pass computes z = exp(−α)·(x − γ) from these.
+   */
+  shiftedParams(index: number, xp: PatchSeq, labels?: tf.Tensor1D): { logScale: PatchSeq; shift: PatchSeq } {
+    const block = this.blocks[index];
+    return tf.tidy(() => {
+      const { out } = this.network(block, xp, 0, null, { labels });
+      const { logScale, shift } = this.affineParams(out);
+      const [B, T, D] = xp.shape;
+      const zeros = tf.zeros([B, 1, D]);
+      return {
+        logScale: tf.concat([zeros, tf.slice(logScale, [0, 0, 0], [B, T - 1, D])], 1) as PatchSeq,
+        shift: tf.concat([zeros, tf.slice(shift, [0, 0, 0], [B, T - 1, D])], 1) as PatchSeq,
+      };
+    });
+  }
+
   /** One block forward: x (natural order) → (block output, log-determinant [B]). */
   blockForward(index: number, x: PatchSeq, labels?: tf.Tensor1D): { z: PatchSeq; logdet: tf.Tensor1D } {
     const block = this.blocks[index];
     return tf.tidy(() => {
-      const xp = this.permute(x, block);
-      const { out } = this.network(block, xp, 0, null, { labels });
-      const { logScale, shift } = this.affineParams(out);
-      const [B, T, D] = x.shape;
-      const zeros = tf.zeros([B, 1, D]);
-      const a = tf.concat([zeros, tf.slice(logScale, [0, 0, 0], [B, T - 1, D])], 1);
-      const b = tf.concat([zeros, tf.slice(shift, [0, 0, 0], [B, T - 1, D])], 1);
+      const xp = this.permute(x, block) as PatchSeq;
+      const { logScale: a, shift: b } = this.shiftedParams(index, xp, labels);
       const z = tf.mul(tf.sub(xp, b), tf.exp(tf.neg(a)));
       return { z: this.permute(z, block) as PatchSeq, logdet: tf.neg(tf.mean(a, [1, 2])) as tf.Tensor1D };
     });

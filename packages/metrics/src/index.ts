@@ -1,0 +1,6 @@
+/**
+ * @tarflow/metrics — convergence metrics (CRM, IGM), the strategy planner, and
+ * sample-quality measures for TarFlow samplers.
+ */
+export * from './linalg.js';
+export * from './convergence.js';
