@@ -4,3 +4,7 @@
  */
 export * from './linalg.js';
 export * from './convergence.js';
+export * from './cost.js';
+export * from './planner.js';
+export * from './quality.js';
+export * from './classifier.js';

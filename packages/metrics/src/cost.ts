@@ -1,0 +1,101 @@
+/**
+ * A cost model of the running backend: how long one single-position step
+ * (the sequential sampler's unit of work) and one parallel pass over n
+ * positions (a Jacobi iteration's) take for a given model and batch.
+ *
+ * On a GPU a pass over many positions costs about as much as one position, so
+ * cutting depth cuts time; on a CPU a pass costs about n steps, so the
+ * sequential loop is hard to beat. The planner's `time` objective reads this.
+ */
+import { tf, type PatchSeq } from '@tarflow/tensor';
+import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+
+export interface CostModel {
+  backend: string;
+  batch: number;
+  guided: boolean;
+  /** Median ms of one single-position step with a half-full cache. */
+  stepMs: number;
+  /** Median ms of one parallel pass over `positions` positions (incl. the residual readback). */
+  pass: Array<{ positions: number; ms: number }>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Predicted ms of one pass over n positions (linear interpolation between measured sizes). */
+export function passMs(cost: CostModel, n: number): number {
+  const p = [...cost.pass].sort((a, b) => a.positions - b.positions);
+  if (p.length === 0) return n * cost.stepMs;
+  if (n <= p[0].positions) return p[0].ms;
+  for (let i = 1; i < p.length; i++) {
+    if (n <= p[i].positions) {
+      const f = (n - p[i - 1].positions) / (p[i].positions - p[i - 1].positions);
+      return p[i - 1].ms + f * (p[i].ms - p[i - 1].ms);
+    }
+  }
+  const last = p[p.length - 1];
+  return (last.ms * n) / last.positions;
+}
+
+/** Predicted ms of the sequential sampler on one block. */
+export function sequentialBlockMs(cost: CostModel, tokens: number): number {
+  return cost.stepMs * (tokens - 1);
+}
+
+const memo = new Map<string, CostModel>();
+
+/**
+ * Times one single-position step and one parallel pass per module size on
+ * the current backend (after a warm-up), for block 0 of the model with the
+ * given batch and guidance. Results are memoised per model/backend/batch.
+ */
+export function calibrateCost(
+  model: TarFlow,
+  options: { batch: number; labels?: tf.Tensor1D; guidance?: GuidanceSettings; repeats?: number; sizes?: number[] },
+): CostModel {
+  const T = model.tokens;
+  const guided = !!options.guidance && options.guidance.scale > 0;
+  const sizes = [...new Set((options.sizes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256, T - 1]).filter((n) => n >= 1 && n <= T - 1))].sort((a, b) => a - b);
+  const key = `${tf.getBackend()}|${model.blocks.map((b) => b.projOut.weight.id).join(',')}|${options.batch}|${guided}|${sizes.join(',')}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const repeats = options.repeats ?? 5;
+  const B = options.batch;
+  const map = model.samplingMap(0, options.labels, options.guidance);
+  const x = tf.randomNormal([B, T, model.patchDim], 0, 1, 'float32', 1) as PatchSeq;
+  const timeEval = (start: number, n: number): number => {
+    // Cache of `start` positions, then one evaluation of n positions.
+    let cache = map.emptyCache(B);
+    if (start > 0) {
+      const r = map.evaluate(tf.slice(x, [0, 0, 0], [-1, start, -1]) as PatchSeq, 0, cache);
+      tf.dispose([r.params.logScale, r.params.shift]);
+      map.disposeCache(cache);
+      cache = r.cache;
+    }
+    const span = tf.slice(x, [0, start, 0], [-1, n, -1]) as PatchSeq;
+    const times: number[] = [];
+    for (let i = 0; i < repeats + 1; i++) {
+      const t0 = performance.now();
+      const r = map.evaluate(span, start, cache);
+      // A residual-style readback forces completion on asynchronous backends too.
+      tf.tidy(() => tf.max(tf.abs(r.params.shift)).dataSync());
+      const t1 = performance.now();
+      tf.dispose([r.params.logScale, r.params.shift]);
+      map.disposeCache(r.cache);
+      if (i > 0) times.push(t1 - t0);
+    }
+    span.dispose();
+    map.disposeCache(cache);
+    return median(times);
+  };
+  const half = Math.floor((T - 1) / 2);
+  const stepMs = timeEval(half, 1);
+  const pass = sizes.map((n) => ({ positions: n, ms: timeEval(Math.max(0, T - 1 - n), n) }));
+  x.dispose();
+  const cost: CostModel = { backend: tf.getBackend(), batch: B, guided, stepMs, pass };
+  memo.set(key, cost);
+  return cost;
+}

@@ -1,0 +1,285 @@
+/**
+ * The strategy planner. The paper picks GS-Jacobi strategies by hand from
+ * its metrics; here they are chosen automatically:
+ *
+ * 1. Pass a calibration batch forward for CRM and IGM. Each block starts from
+ *    the initial guess with the lower IGM; blocks whose CRM share is dominant
+ *    ("tough" blocks) are candidates for a split into G modules.
+ * 2. Solve a calibration batch exactly, block by block, recording each block's
+ *    input and exact output. For a tolerance ε (loosest first) try each
+ *    candidate solver on each block and measure its depth (dependent network
+ *    evaluations) — and, for the `time` objective, its predicted wall time from
+ *    a cost model timed on the running backend, against the sequential loop.
+ * 3. Keep, per block, the candidate that is best for the objective, run the
+ *    whole strategy on the calibration batch, and accept the loosest ε whose
+ *    samples stay within the quality target (with a margin) of the exact ones.
+ */
+import { tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
+import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import {
+  formatStrategy,
+  moduleBounds,
+  solveBlock,
+  type BlockStrategy,
+  type InitialGuess,
+  type JacobiStrategy,
+  type Strategy,
+} from '@tarflow/solvers';
+import { convergenceMetrics, type ConvergenceMetrics } from './convergence.js';
+import { calibrateCost, passMs, sequentialBlockMs, type CostModel } from './cost.js';
+
+export type Objective = 'time' | 'depth';
+
+/** The planner's calibrated defaults (see docs/planner.md for how they were measured). */
+export const PLANNER_DEFAULTS = {
+  /** Mean |Δ| against the sequential sampler that counts as quality parity. */
+  targetMeanAbsDiff: 0.01,
+  /** Aim for this fraction of the target on the calibration batch, to leave room for other batches. */
+  margin: 0.5,
+  /** Residual tolerances tried, loosest first. */
+  tolerances: [1e-1, 5e-2, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
+  /** Module counts tried for tough blocks. */
+  modules: [1, 2, 4, 8],
+  /** A block is tough when its CRM share is at least this multiple of the average share. */
+  toughFactor: 1.5,
+  /** Iteration budget: this multiple of the iterations seen on the calibration batch (+2), capped at the module size. */
+  budgetFactor: 2,
+  batch: 8,
+};
+
+export interface PlanOptions {
+  objective?: Objective;
+  /** Batch size the plan is for (and the calibration batch size). */
+  batch?: number;
+  /** Calibration labels [batch]; default: classes in turn for a conditional model. */
+  labels?: tf.Tensor1D;
+  guidance?: GuidanceSettings;
+  /** Images for CRM/IGM; default: the exact calibration samples themselves. */
+  calibrationImages?: ImageBatch;
+  /** Cost model for the `time` objective; timed on the current backend if absent. */
+  cost?: CostModel;
+  seed?: number;
+  targetMeanAbsDiff?: number;
+  margin?: number;
+  tolerances?: number[];
+  modules?: number[];
+  toughFactor?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface BlockPlan {
+  samplingIndex: number;
+  forwardIndex: number;
+  choice: string;
+  reason: string;
+  depth: number;
+  predictedMs?: number;
+  crmShare: number;
+  tough: boolean;
+  guess: InitialGuess;
+}
+
+export interface Plan {
+  objective: Objective;
+  strategy: Strategy;
+  text: string;
+  tolerance: number | null;
+  blocks: BlockPlan[];
+  predicted: {
+    depth: number;
+    sequentialDepth: number;
+    ms?: number;
+    sequentialMs?: number;
+    /** Mean |Δ| of the plan against the exact sampler on the calibration batch. */
+    meanAbsDiff: number;
+    maxAbsDiff: number;
+  };
+  metrics: ConvergenceMetrics;
+  cost?: CostModel;
+}
+
+interface Candidate {
+  strategy: BlockStrategy;
+  depth: number;
+  ms?: number;
+  label: string;
+}
+
+function jacobiLabel(s: JacobiStrategy): string {
+  return s.modules === 1 ? `jacobi (${s.guess} guess)` : `gs-jacobi G=${s.modules} (${s.guess} guess)`;
+}
+
+/** Predicted ms of a Jacobi solve from its per-module iteration counts. */
+function predictJacobiMs(cost: CostModel, tokens: number, s: JacobiStrategy, iterations: number[]): number {
+  const bounds = moduleBounds(tokens, s.modules);
+  let ms = 0;
+  let cached = 0;
+  bounds.forEach(([a, b], m) => {
+    for (let it = 1; it <= iterations[m]; it++) {
+      const span = b - (it === 1 ? cached : a);
+      ms += passMs(cost, Math.max(1, span));
+    }
+    cached = a;
+  });
+  return ms;
+}
+
+/** Chooses a per-block strategy for the model; see the module comment for the method. */
+export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
+  const objective = options.objective ?? 'time';
+  if (objective !== 'time' && objective !== 'depth') throw new Error(`unknown planner objective '${objective}' (expected 'time' or 'depth')`);
+  const B = options.batch ?? PLANNER_DEFAULTS.batch;
+  const T = model.tokens;
+  const D = model.patchDim;
+  const nBlocks = model.blocks.length;
+  const target = options.targetMeanAbsDiff ?? PLANNER_DEFAULTS.targetMeanAbsDiff;
+  const margin = options.margin ?? PLANNER_DEFAULTS.margin;
+  const tolerances = options.tolerances ?? PLANNER_DEFAULTS.tolerances;
+  const moduleCounts = options.modules ?? PLANNER_DEFAULTS.modules;
+  const toughFactor = options.toughFactor ?? PLANNER_DEFAULTS.toughFactor;
+  const progress = options.onProgress ?? (() => {});
+  const K = model.config.num_classes;
+
+  const owned: tf.Tensor[] = [];
+  try {
+    const labels =
+      options.labels ?? (K > 0 ? tf.tensor1d(Array.from({ length: B }, (_, i) => i % K), 'int32') : undefined);
+    if (!options.labels && labels) owned.push(labels);
+    const noise = tf.randomNormal([B, T, D], 0, 1, 'float32', options.seed ?? 1234) as PatchSeq;
+    owned.push(noise);
+
+    // Exact calibration pass, block by block (sampling order).
+    progress('exact calibration pass');
+    const inputs: PatchSeq[] = [];
+    const exacts: PatchSeq[] = [];
+    let x = tf.tidy(() => tf.mul(noise, tf.sqrt(model.priorVar))) as PatchSeq;
+    for (let k = 0; k < nBlocks; k++) {
+      const index = nBlocks - 1 - k;
+      const zp = model.permuteForBlock(index, x);
+      const r = solveBlock(model.samplingMap(index, labels, options.guidance), zp, { kind: 'sequential' });
+      inputs.push(zp);
+      exacts.push(r.x);
+      owned.push(zp, r.x);
+      x.dispose();
+      x = model.permuteForBlock(index, r.x);
+    }
+    const reference = model.unpatchify(x);
+    x.dispose();
+    owned.push(reference);
+
+    progress('CRM and IGM');
+    const metrics = convergenceMetrics(model, options.calibrationImages ?? reference);
+    const avgShare = 1 / nBlocks;
+    const bySampling = [...metrics.blocks].sort((a, b) => a.samplingIndex - b.samplingIndex);
+
+    let cost = options.cost;
+    if (objective === 'time' && !cost) {
+      progress('timing the backend');
+      const sizes = new Set<number>([1, T - 1]);
+      for (const G of moduleCounts) for (const [a, b] of moduleBounds(T, G)) sizes.add(b - a + 1).add(Math.min(T - 1, b - a + 2));
+      cost = calibrateCost(model, { batch: B, labels, guidance: options.guidance, sizes: [...sizes] });
+    }
+
+    let accepted: { strategy: Strategy; blocks: BlockPlan[]; tol: number; mean: number; max: number } | null = null;
+    for (const tol of tolerances) {
+      progress(`trying tolerance ${tol}`);
+      const blocks: BlockPlan[] = [];
+      const strategy: Strategy = [];
+      for (let k = 0; k < nBlocks; k++) {
+        const m = bySampling[k];
+        const index = m.forwardIndex;
+        const guess: InitialGuess = m.igm[1] < m.igm[0] ? 'zeros' : 'noise';
+        const tough = m.crmShare >= toughFactor * avgShare;
+        const map = model.samplingMap(index, labels, options.guidance);
+        const candidates: Candidate[] = [];
+        if (objective === 'time') {
+          candidates.push({ strategy: { kind: 'sequential' }, depth: T - 1, ms: sequentialBlockMs(cost!, T), label: 'sequential' });
+        }
+        for (const G of tough ? moduleCounts : [1]) {
+          const probe: JacobiStrategy = { kind: 'jacobi', modules: G, maxIterations: T, tolerance: tol, guess };
+          const r = solveBlock(map, inputs[k], probe);
+          r.x.dispose();
+          const iterations = r.report.modules.map((mm) => mm.iterations);
+          const bounds = moduleBounds(T, G);
+          const budget = Math.max(...bounds.map(([a, b], i) => Math.min(b - a + 1, Math.ceil(iterations[i] * PLANNER_DEFAULTS.budgetFactor) + 2)));
+          const s: JacobiStrategy = { kind: 'jacobi', modules: G, maxIterations: budget, tolerance: tol, guess };
+          candidates.push({
+            strategy: s,
+            depth: r.report.depth,
+            ms: cost ? predictJacobiMs(cost, T, s, iterations) : undefined,
+            label: jacobiLabel(s),
+          });
+        }
+        const score = (c: Candidate) => (objective === 'time' ? c.ms! : c.depth);
+        const best = candidates.reduce((a, c) => (score(c) < score(a) ? c : a));
+        const why =
+          `CRM share ${(m.crmShare * 100).toFixed(1)}%${tough ? ' (tough)' : ''}; IGM noise ${m.igm[0].toPrecision(3)} vs zeros ${m.igm[1].toPrecision(3)}; ` +
+          candidates.map((c) => `${c.label}: depth ${c.depth}${c.ms !== undefined ? `, ~${c.ms.toFixed(1)} ms` : ''}`).join('; ');
+        strategy.push(best.strategy);
+        blocks.push({
+          samplingIndex: k,
+          forwardIndex: index,
+          choice: best.label,
+          reason: why,
+          depth: best.depth,
+          predictedMs: best.ms,
+          crmShare: m.crmShare,
+          tough,
+          guess,
+        });
+      }
+      // End-to-end check against the exact samples.
+      const r = model.sample(noise, { labels, guidance: options.guidance, strategy });
+      const [mean, max] = tf.tidy(() => {
+        const d = tf.abs(tf.sub(r.images, reference));
+        return [tf.mean(d).dataSync()[0], tf.max(d).dataSync()[0]];
+      });
+      r.images.dispose();
+      blocks.forEach((b, k) => (b.depth = r.report.blocks[k].depth));
+      progress(`tolerance ${tol}: depth ${r.report.depth}, mean |Δ| ${mean.toExponential(2)}`);
+      accepted = { strategy, blocks, tol, mean, max };
+      if (mean <= target * margin) break;
+    }
+    if (!accepted || accepted.mean > target * margin) {
+      // Nothing met the target: fall back to the exact sampler.
+      const strategy: Strategy = model.blocks.map(() => ({ kind: 'sequential' }));
+      accepted = {
+        strategy,
+        tol: 0,
+        mean: 0,
+        max: 0,
+        blocks: bySampling.map((m, k) => ({
+          samplingIndex: k,
+          forwardIndex: m.forwardIndex,
+          choice: 'sequential',
+          reason: 'no iterative strategy met the quality target on the calibration batch',
+          depth: T - 1,
+          crmShare: m.crmShare,
+          tough: false,
+          guess: 'noise',
+        })),
+      };
+    }
+    const depth = accepted.blocks.reduce((s, b) => s + b.depth, 0);
+    const ms = cost ? accepted.blocks.reduce((s, b) => s + (b.predictedMs ?? sequentialBlockMs(cost!, T)), 0) : undefined;
+    return {
+      objective,
+      strategy: accepted.strategy,
+      text: formatStrategy(accepted.strategy),
+      tolerance: accepted.tol || null,
+      blocks: accepted.blocks,
+      predicted: {
+        depth,
+        sequentialDepth: nBlocks * (T - 1),
+        ms,
+        sequentialMs: cost ? nBlocks * sequentialBlockMs(cost, T) : undefined,
+        meanAbsDiff: accepted.mean,
+        maxAbsDiff: accepted.max,
+      },
+      metrics,
+      cost,
+    };
+  } finally {
+    tf.dispose(owned);
+  }
+}

@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tf, type PatchSeq } from '@tarflow/tensor';
+import { loadModel, type TarFlow } from '@tarflow/model';
+import { loadFixture, useBackend } from '@tarflow/test-fixtures';
+import { planStrategy, sampleQuality, type CostModel } from '../src/index.js';
+
+/** Synthetic cost models: a GPU-like one (a pass costs about one step) and a CPU-like one (a pass costs n steps). */
+function costModel(kind: 'gpu' | 'cpu', tokens: number): CostModel {
+  const sizes = Array.from({ length: tokens - 1 }, (_, i) => i + 1);
+  return {
+    backend: kind,
+    batch: 8,
+    guided: false,
+    stepMs: 1,
+    pass: sizes.map((n) => ({ positions: n, ms: kind === 'gpu' ? 1 + n * 0.01 : n })),
+  };
+}
+
+describe('strategy planner (wasm)', () => {
+  let model: TarFlow;
+  beforeAll(async () => {
+    await useBackend('wasm');
+    model = loadModel(loadFixture('tiny-uncond').checkpoint);
+  });
+  afterAll(() => model.dispose());
+
+  it('objective depth: far less depth than sequential, and parity on a batch it never saw', () => {
+    const before = tf.memory().numTensors;
+    const plan = planStrategy(model, { objective: 'depth', batch: 8, seed: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(plan.predicted.depth).toBeLessThan(plan.predicted.sequentialDepth);
+    expect(plan.predicted.meanAbsDiff).toBeLessThanOrEqual(0.01 * 0.5);
+    expect(plan.blocks).toHaveLength(4);
+    for (const b of plan.blocks) expect(b.reason).toMatch(/CRM share/);
+    // A fresh batch: the plan should generalise.
+    const noise = tf.randomNormal([16, model.tokens, model.patchDim], 0, 1, 'float32', 99) as PatchSeq;
+    const exact = model.sample(noise);
+    const fast = model.sample(noise, { strategy: plan.strategy });
+    const q = sampleQuality({ samples: fast.images, reference: exact.images });
+    expect(q.meanAbsDiff!).toBeLessThanOrEqual(0.01);
+    expect(fast.report.depth).toBeLessThan(exact.report.depth);
+    tf.dispose([noise, exact.images, fast.images]);
+  });
+
+  it('objective time follows the backend: Jacobi where a pass is cheap, sequential where it costs n steps', () => {
+    const gpu = planStrategy(model, { objective: 'time', cost: costModel('gpu', model.tokens) });
+    expect(gpu.strategy.every((s) => s.kind === 'jacobi')).toBe(true);
+    expect(gpu.predicted.ms!).toBeLessThan(gpu.predicted.sequentialMs!);
+    const cpu = planStrategy(model, { objective: 'time', cost: costModel('cpu', model.tokens) });
+    expect(cpu.strategy.every((s) => s.kind === 'sequential')).toBe(true);
+    expect(cpu.predicted.ms!).toBeLessThanOrEqual(cpu.predicted.sequentialMs!);
+  });
+
+  it('rejects an unknown objective', () => {
+    expect(() => planStrategy(model, { objective: 'speed' as never })).toThrow(/unknown planner objective 'speed'/);
+  });
+});
