@@ -1,17 +1,7 @@
+import type { TarFlowConfigJson } from '@tarflow/checkpoint';
+
 /** TarFlow hyper-parameters, with the reference's field names (stored as JSON in checkpoints). */
-export interface TarFlowConfig {
-  in_channels: number;
-  img_size: number;
-  patch_size: number;
-  channels: number;
-  num_blocks: number;
-  layers_per_block: number;
-  num_classes: number;
-  noise_std: number;
-  head_dim: number;
-  expansion: number;
-  nvp: boolean;
-}
+export type TarFlowConfig = TarFlowConfigJson;
 
 export const DEFAULT_CONFIG: Omit<TarFlowConfig, 'in_channels' | 'img_size' | 'patch_size' | 'channels' | 'num_blocks' | 'layers_per_block'> = {
   num_classes: 0,

@@ -6,6 +6,7 @@
 import { tf } from '@tarflow/tensor';
 import {
   CheckpointError,
+  configToJson,
   f32Tensor,
   parseSafetensors,
   serializeSafetensors,
@@ -85,13 +86,7 @@ export function stateDict(model: TarFlow): Map<string, tf.Tensor> {
 }
 
 /** The config as the reference writes it (Python's json.dumps layout). */
-export function configJson(config: TarFlowConfig): string {
-  const fields: Array<keyof TarFlowConfig> = [
-    'in_channels', 'img_size', 'patch_size', 'channels', 'num_blocks', 'layers_per_block',
-    'num_classes', 'noise_std', 'head_dim', 'expansion', 'nvp',
-  ];
-  return `{${fields.map((k) => `"${k}": ${JSON.stringify(config[k])}`).join(', ')}}`;
-}
+export const configJson: (config: TarFlowConfig) => string = configToJson;
 
 /** Reads the config from a safetensors file's metadata (or throws naming the problem). */
 export function configFromMetadata(meta: Record<string, string>, overrides: Partial<TarFlowConfig> = {}): TarFlowConfig {
