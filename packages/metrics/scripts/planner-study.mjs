@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * Planner study: measures the depth/quality trade-off of Jacobi-style
+ * strategies on a model, to calibrate the planner's thresholds, and compares
+ * sequential, plain Jacobi, a paper-style hand strategy and the planner.
+ *
+ *   node packages/metrics/scripts/planner-study.mjs --checkpoint model.safetensors \
+ *     [--classifier clf.safetensors] [--count 200] [--guidance 2] [--json out.json] [--md out.md]
+ *
+ * Needs `pnpm build` first (it imports the built packages).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { tf } from '@tarflow/tensor';
+import '@tensorflow/tfjs-backend-wasm';
+import { loadModel } from '@tarflow/model';
+import { formatStrategy, parseNotation } from '@tarflow/solvers';
+import { loadMnist } from '@tarflow/data';
+import { convergenceMetrics, featureStats, loadClassifier, planStrategy, sampleQuality, PLANNER_DEFAULTS } from '../dist/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    checkpoint: { type: 'string' },
+    classifier: { type: 'string' },
+    count: { type: 'string', default: '200' },
+    guidance: { type: 'string', default: '0' },
+    annealed: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'wasm' },
+    seed: { type: 'string', default: '7' },
+    json: { type: 'string' },
+    md: { type: 'string' },
+    name: { type: 'string' },
+  },
+});
+if (!args.checkpoint) {
+  console.error('planner-study: --checkpoint is required');
+  process.exit(2);
+}
+await tf.setBackend(args.backend);
+const model = loadModel(new Uint8Array(readFileSync(args.checkpoint)));
+const N = Number(args.count);
+const T = model.tokens;
+const K = model.config.num_classes;
+const guidance = Number(args.guidance) > 0 ? { scale: Number(args.guidance), annealed: args.annealed } : undefined;
+const labels = K > 0 ? tf.tensor1d(Array.from({ length: N }, (_, i) => i % K), 'int32') : undefined;
+const noise = tf.randomNormal([N, T, model.patchDim], 0, 1, 'float32', Number(args.seed));
+const log = (...m) => console.error('[study]', ...m);
+
+// Classifier features of real images (held-out MNIST) for the Fréchet distance.
+let clf = null;
+let realStats = null;
+if (args.classifier) {
+  clf = loadClassifier(new Uint8Array(readFileSync(args.classifier)));
+  const test = loadMnist({ split: 'test' });
+  const real = tf.tensor4d(test.images, [test.count, 1, 28, 28]);
+  realStats = featureStats(real, (x) => clf.features(x));
+  real.dispose();
+}
+
+function run(label, strategy) {
+  const t0 = performance.now();
+  const r = model.sample(noise, { labels, guidance, strategy });
+  const ms = performance.now() - t0;
+  return { label, strategy: strategy ? formatStrategy(strategy) : 'sequential', images: r.images, depth: r.report.depth, fallbacks: r.report.fallbacks, ms };
+}
+function measure(row, reference) {
+  const q = sampleQuality({
+    samples: row.images,
+    reference,
+    labels,
+    features: clf ? (x) => clf.features(x) : undefined,
+    realStats: realStats ?? undefined,
+    classify: clf ? (x) => clf.classify(x) : undefined,
+  });
+  return { label: row.label, strategy: row.strategy, depth: row.depth, fallbacks: row.fallbacks, ms: Math.round(row.ms), meanAbsDiff: q.meanAbsDiff, maxAbsDiff: q.maxAbsDiff, fd: q.fd, accuracy: q.accuracy };
+}
+
+log(`model T=${T}, blocks=${model.blocks.length}, N=${N}, guidance=${JSON.stringify(guidance ?? null)}`);
+const seq = run('sequential', undefined);
+const rows = [measure(seq, seq.images)];
+
+// CRM/IGM on the exact samples (what the planner uses by default).
+const metrics = convergenceMetrics(model, tf.slice(seq.images, 0, Math.min(N, 64)));
+const bySampling = [...metrics.blocks].sort((a, b) => a.samplingIndex - b.samplingIndex);
+const guessOf = (k) => (bySampling[k].igm[1] < bySampling[k].igm[0] ? 'zeros' : 'noise');
+const toughest = bySampling.reduce((a, b) => (b.crm > a.crm ? b : a)).samplingIndex;
+
+// Sweep: tolerance × (GS modules on the toughest block).
+const sweep = [];
+for (const tol of PLANNER_DEFAULTS.tolerances) {
+  for (const G of [1, 2, 4]) {
+    const strategy = model.blocks.map((_, k) => ({ kind: 'jacobi', modules: k === toughest ? G : 1, maxIterations: T, tolerance: tol, guess: guessOf(k) }));
+    const r = run(`tol ${tol}, G=${G} on block ${toughest}`, strategy);
+    const m = measure(r, seq.images);
+    r.images.dispose();
+    sweep.push({ tolerance: tol, modules: G, ...m });
+    log(`sweep tol=${tol} G=${G}: depth ${m.depth}, mean|Δ| ${m.meanAbsDiff?.toExponential(2)}, FD ${m.fd?.toFixed(3)}`);
+  }
+}
+
+// The comparison table.
+const jac = run('plain Jacobi (tol 1e-3)', model.blocks.map(() => ({ kind: 'jacobi', modules: 1, maxIterations: T - 1, tolerance: 1e-3 })));
+rows.push(measure(jac, seq.images));
+jac.images.dispose();
+const hand = Math.max(2, Math.round(Math.sqrt(T)));
+const handStrategy = parseNotation(`[${toughest}-${Math.min(8, T - 1)}-${hand}-${hand}]`, model.blocks.length);
+const h = run('paper-style hand strategy', handStrategy);
+rows.push(measure(h, seq.images));
+h.images.dispose();
+const plans = {};
+for (const objective of ['depth', 'time']) {
+  const t0 = performance.now();
+  const plan = planStrategy(model, { objective, guidance, batch: Math.min(N, 16), seed: 1 });
+  const planMs = performance.now() - t0;
+  const p = run(`planner (${objective})`, plan.strategy);
+  rows.push({ ...measure(p, seq.images), planMs: Math.round(planMs) });
+  p.images.dispose();
+  plans[objective] = { text: plan.text, blocks: plan.blocks.map((b) => ({ k: b.samplingIndex, choice: b.choice, depth: b.depth, reason: b.reason })), predicted: plan.predicted };
+  log(`planner ${objective}: ${plan.text}`);
+}
+seq.images.dispose();
+
+const result = {
+  model: args.name ?? args.checkpoint,
+  backend: tf.getBackend(),
+  count: N,
+  guidance: guidance ?? null,
+  metrics: metrics.blocks.map((b) => ({ forward: b.forwardIndex, sampling: b.samplingIndex, crm: b.crm, share: b.crmShare, igm: b.igm })),
+  toughest,
+  sweep,
+  rows,
+  plans,
+};
+if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
+
+const f = (v, d = 4) => (v === undefined || v === null ? '—' : typeof v === 'number' ? (Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(1) : v.toFixed(d)) : String(v));
+const md = [];
+md.push(`### ${result.model} (N = ${N}, backend ${result.backend}, guidance ${guidance ? JSON.stringify(guidance) : 'none'})`, '');
+md.push('| block (sampling) | forward | CRM | CRM share | IGM noise | IGM zeros |', '|---|---|---|---|---|---|');
+for (const b of [...result.metrics].sort((a, c) => a.sampling - c.sampling)) md.push(`| ${b.sampling} | ${b.forward} | ${f(b.crm, 3)} | ${(b.share * 100).toFixed(1)}% | ${f(b.igm[0], 3)} | ${f(b.igm[1], 3)} |`);
+md.push('', `Trade-off sweep (plain Jacobi everywhere, G modules on the toughest block ${toughest}, guess by IGM):`, '');
+md.push('| tolerance | G | depth | mean \\|Δ\\| | max \\|Δ\\| | FD | accuracy |', '|---|---|---|---|---|---|---|');
+for (const s of sweep) md.push(`| ${s.tolerance} | ${s.modules} | ${s.depth} | ${f(s.meanAbsDiff)} | ${f(s.maxAbsDiff)} | ${f(s.fd, 3)} | ${f(s.accuracy, 3)} |`);
+md.push('', 'Comparison:', '');
+md.push('| sampler | strategy | depth | vs sequential | mean \\|Δ\\| | max \\|Δ\\| | FD | accuracy | wall ms |', '|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) md.push(`| ${r.label} | \`${r.strategy.length > 60 ? r.strategy.slice(0, 57) + '…' : r.strategy}\` | ${r.depth} | ${(rows[0].depth / r.depth).toFixed(1)}× | ${f(r.meanAbsDiff)} | ${f(r.maxAbsDiff)} | ${f(r.fd, 3)} | ${f(r.accuracy, 3)} | ${r.ms} |`);
+const text = md.join('\n') + '\n';
+if (args.md) writeFileSync(args.md, text);
+process.stdout.write(text);
