@@ -74,7 +74,7 @@ export interface BlockPlan {
   reason: string;
   depth: number;
   predictedMs?: number;
-  crmShare: number;
+  crmShare?: number;
   tough: boolean;
   guess: InitialGuess;
 }
@@ -94,7 +94,8 @@ export interface Plan {
     meanAbsDiff: number;
     maxAbsDiff: number;
   };
-  metrics: ConvergenceMetrics;
+  /** The CRM/IGM the plan was made from (absent when the cost model alone decided). */
+  metrics?: ConvergenceMetrics;
   cost?: CostModel;
 }
 
@@ -140,6 +141,47 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
   const progress = options.onProgress ?? (() => {});
   const K = model.config.num_classes;
 
+  // For the time objective, first ask the cost model whether any Jacobi
+  // strategy could beat the sequential loop at all: even one iteration per
+  // module costs at least Σ pass(module size). Where that already loses (a CPU:
+  // a pass over n positions costs about n steps), no calibration is needed.
+  let cost = options.cost;
+  if (objective === 'time') {
+    if (!cost) {
+      progress('timing the backend');
+      const sizes = new Set<number>([1, T - 1]);
+      for (const G of moduleCounts) for (const [a, b] of moduleBounds(T, G)) sizes.add(b - a + 1).add(Math.min(T - 1, b - a + 2));
+      cost = calibrateCost(model, { batch: B, labels: options.labels, guidance: options.guidance, sizes: [...sizes] });
+    }
+    const seqMs = sequentialBlockMs(cost, T);
+    const bestLowerBound = Math.min(
+      ...moduleCounts.map((G) => moduleBounds(T, G).reduce((sum, [a, b]) => sum + passMs(cost!, b - a + 1), 0)),
+    );
+    if (bestLowerBound >= seqMs) {
+      const reason =
+        `on ${cost.backend} one parallel pass over the block costs at least ${bestLowerBound.toFixed(1)} ms ` +
+        `(even a single Jacobi iteration), the whole sequential loop ${seqMs.toFixed(1)} ms: sequential is fastest`;
+      return {
+        objective,
+        strategy: model.blocks.map(() => ({ kind: 'sequential' as const })),
+        text: formatStrategy(model.blocks.map(() => ({ kind: 'sequential' as const }))),
+        tolerance: null,
+        blocks: model.blocks.map((_, k) => ({
+          samplingIndex: k,
+          forwardIndex: nBlocks - 1 - k,
+          choice: 'sequential',
+          reason,
+          depth: T - 1,
+          predictedMs: seqMs,
+          tough: false,
+          guess: 'noise' as const,
+        })),
+        predicted: { depth: nBlocks * (T - 1), sequentialDepth: nBlocks * (T - 1), ms: nBlocks * seqMs, sequentialMs: nBlocks * seqMs, meanAbsDiff: 0, maxAbsDiff: 0 },
+        cost,
+      };
+    }
+  }
+
   const owned: tf.Tensor[] = [];
   try {
     const labels =
@@ -171,14 +213,6 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
     const metrics = convergenceMetrics(model, options.calibrationImages ?? reference);
     const avgShare = 1 / nBlocks;
     const bySampling = [...metrics.blocks].sort((a, b) => a.samplingIndex - b.samplingIndex);
-
-    let cost = options.cost;
-    if (objective === 'time' && !cost) {
-      progress('timing the backend');
-      const sizes = new Set<number>([1, T - 1]);
-      for (const G of moduleCounts) for (const [a, b] of moduleBounds(T, G)) sizes.add(b - a + 1).add(Math.min(T - 1, b - a + 2));
-      cost = calibrateCost(model, { batch: B, labels, guidance: options.guidance, sizes: [...sizes] });
-    }
 
     let accepted: { strategy: Strategy; blocks: BlockPlan[]; tol: number; mean: number; max: number } | null = null;
     for (const tol of tolerances) {

@@ -49,6 +49,9 @@ describe('strategy planner (wasm)', () => {
     const cpu = planStrategy(model, { objective: 'time', cost: costModel('cpu', model.tokens) });
     expect(cpu.strategy.every((s) => s.kind === 'sequential')).toBe(true);
     expect(cpu.predicted.ms!).toBeLessThanOrEqual(cpu.predicted.sequentialMs!);
+    // Decided from the cost model alone: no calibration sampling was needed.
+    expect(cpu.metrics).toBeUndefined();
+    expect(cpu.blocks[0].reason).toMatch(/sequential is fastest/);
   });
 
   it('rejects an unknown objective', () => {
