@@ -1,0 +1,62 @@
+/**
+ * `tarflow convert`: a PyTorch checkpoint (.pth, as Apple's ml-tarflow and
+ * the GS-Jacobi code write them) or a safetensors file exported from PyTorch,
+ * to a TarFlow safetensors file with the config in its metadata. Streams: the
+ * checkpoint is never held in memory twice.
+ */
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { convertCheckpoint, type ConvertResult } from '@tarflow/checkpoint/node';
+import type { TarFlowConfigJson } from '@tarflow/checkpoint';
+import { outputKind } from '../args.js';
+import { CONFIG_FLAGS } from '../constants.js';
+import { CliError, UsageError, messageOf } from '../errors.js';
+import { table } from '../format.js';
+import { emit, type CommonFlags } from '../output.js';
+
+
+export type ConfigFlags = Partial<Record<keyof typeof CONFIG_FLAGS, number>>;
+
+/** The config fields given as flags. */
+export function configOverrides(flags: ConfigFlags): Partial<TarFlowConfigJson> {
+  const out: Record<string, number> = {};
+  for (const [flag, key] of Object.entries(CONFIG_FLAGS)) {
+    const v = flags[flag as keyof ConfigFlags];
+    if (v !== undefined) out[key] = v;
+  }
+  return out as Partial<TarFlowConfigJson>;
+}
+
+export interface ConvertFlags extends CommonFlags, ConfigFlags {
+  out: string;
+}
+
+export async function convertCommand(input: string, flags: ConvertFlags): Promise<void> {
+  outputKind(flags.out, '--out', ['safetensors']);
+  if (resolve(input) === resolve(flags.out)) throw new UsageError('--out must differ from the input file');
+  await mkdir(dirname(resolve(flags.out)), { recursive: true });
+  let r: ConvertResult;
+  try {
+    r = await convertCheckpoint(input, flags.out, configOverrides(flags));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT' && err.path === input) throw new CliError(`checkpoint ${input}: no such file`);
+    if (err.code === 'EISDIR' && err.path === undefined) throw new CliError(`checkpoint ${input}: is a directory, not a file`);
+    throw new CliError(`cannot convert ${input}: ${messageOf(e)}`);
+  }
+  emit(
+    flags,
+    { command: 'convert', input: resolve(input), out: resolve(flags.out), ...r },
+    () =>
+      [
+        `converted ${input} (${r.format}) → ${flags.out}: ${r.tensors} tensors, ${r.bytes} bytes`,
+        table(
+          ['field', 'value', 'from'],
+          Object.entries(r.config).map(([k, v]) => [k, String(v), r.sources[k as keyof typeof r.sources] ?? '']),
+        ),
+        ...(r.strippedPrefixes.length ? [`stripped name prefixes: ${r.strippedPrefixes.join(', ')}`] : []),
+        ...(r.skipped.length ? [`ignored non-tensor entries: ${r.skipped.join(', ')}`] : []),
+        ...r.notes.map((n) => `note: ${n}`),
+      ].join('\n'),
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * Text formatting of command output: aligned tables, numbers, strategies and
+ * solve reports.
+ */
+import { formatNotation, type BlockStrategy, type SolveReport, type Strategy } from '@tarflow/solvers';
+
+/** A plain-text table; columns whose `align` is 'r' are right-aligned. */
+export function table(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => (align[c] === 'r' ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** A markdown table (for bench). */
+export function markdownTable(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
+  const sep = headers.map((_, c) => (align[c] === 'r' ? '---:' : '---'));
+  return [headers, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+export function ms(x: number): string {
+  if (x >= 10_000) return `${(x / 1000).toFixed(1)} s`;
+  if (x >= 1000) return `${(x / 1000).toFixed(2)} s`;
+  return `${x.toFixed(x >= 100 ? 0 : 1)} ms`;
+}
+
+export function sci(x: number | undefined, digits = 2): string {
+  if (x === undefined || Number.isNaN(x)) return '–';
+  if (x === 0) return '0';
+  return Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? x.toPrecision(digits + 1) : x.toExponential(digits);
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** One block's strategy in words: `sequential`, `jacobi ≤12 tol 1e-4`, `gs-jacobi G=4 ≤8/module`. */
+export function describeBlockStrategy(s: BlockStrategy): string {
+  if (s.kind === 'sequential') return 'sequential';
+  const parts = [s.modules === 1 ? `jacobi ≤${s.maxIterations}` : `gs-jacobi G=${s.modules} ≤${s.maxIterations}/module`];
+  if (s.tolerance !== undefined) parts.push(`tol ${sci(s.tolerance, 0)}`);
+  if (s.guess === 'zeros') parts.push('zeros guess');
+  return parts.join(' ');
+}
+
+/**
+ * A short name for a whole strategy: 'sequential', the [Stack-GS-J-Else]
+ * notation where it fits, else one token per block in sampling order —
+ * `seq`, `J14` (Jacobi, at most 14 iterations), `GS4×12` (4 modules, at most
+ * 12 iterations each), `z` for the zeros guess — with the tolerance when all
+ * blocks share it.
+ */
+export function compactStrategy(strategy: Strategy): string {
+  if (strategy.every((b) => b.kind === 'sequential')) return 'sequential';
+  const tols = new Set(strategy.map((b) => (b.kind === 'jacobi' ? b.tolerance : undefined)).filter((t) => t !== undefined));
+  const tolText = tols.size === 1 ? `, tol ${sci([...tols][0], 0)}` : '';
+  const notation = formatNotation(strategy);
+  if (notation) return `${notation}${tolText}`;
+  const blocks = strategy.map((b) => {
+    if (b.kind === 'sequential') return 'seq';
+    const core = b.modules === 1 ? `J${b.maxIterations}` : `GS${b.modules}×${b.maxIterations}`;
+    const tol = tols.size > 1 && b.tolerance !== undefined ? `@${sci(b.tolerance, 0)}` : '';
+    return `${core}${b.guess === 'zeros' ? 'z' : ''}${tol}`;
+  });
+  return `${blocks.join(' ')}${tolText}`;
+}
+
+/** The per-block table and totals of a solve report. */
+export function formatReport(report: SolveReport, numBlocks: number): string {
+  const rows = report.blocks.map((b, k) => [
+    String(k),
+    String(numBlocks - 1 - k),
+    describeBlockStrategy(b.strategy),
+    b.strategy.kind === 'sequential' ? '–' : b.modules.map((m) => m.iterations).join('/'),
+    String(b.depth),
+    String(b.fallbacks),
+    ms(b.wallMs),
+  ]);
+  const speedup = report.depth > 0 ? report.sequentialDepth / report.depth : Infinity;
+  return [
+    table(['block', 'fwd', 'strategy', 'iterations', 'depth', 'fallbacks', 'time'], rows, ['r', 'r', 'l', 'l', 'r', 'r', 'r']),
+    `strategy ${compactStrategy(report.blocks.map((b) => b.strategy))}`,
+    `depth ${report.depth} of ${report.sequentialDepth} sequential (${speedup.toFixed(2)}× fewer dependent steps), ` +
+      `${report.fallbacks} fallback${report.fallbacks === 1 ? '' : 's'}, ${ms(report.wallMs)}`,
+  ].join('\n');
+}
+
+/**
+ * Combines the reports of several chunks of one run: per block and module the
+ * largest iteration count and depth (what the slowest chunk needed), summed
+ * fallbacks, evaluated positions and wall time.
+ */
+export function mergeReports(reports: SolveReport[]): SolveReport {
+  if (reports.length === 1) return reports[0];
+  const first = reports[0];
+  const blocks = first.blocks.map((b, k) => {
+    const all = reports.map((r) => r.blocks[k]);
+    return {
+      ...b,
+      modules: b.modules.map((_, j) => {
+        const same = all.map((a) => a.modules[j]);
+        const worst = same.reduce((x, y) => (y.iterations > x.iterations ? y : x));
+        const fallback = same.find((x) => x.fallback)?.fallback;
+        return { ...worst, depth: Math.max(...same.map((x) => x.depth)), ...(fallback ? { fallback } : {}) };
+      }),
+      depth: Math.max(...all.map((a) => a.depth)),
+      positionsEvaluated: all.reduce((s, a) => s + a.positionsEvaluated, 0),
+      fallbacks: all.reduce((s, a) => s + a.fallbacks, 0),
+      wallMs: all.reduce((s, a) => s + a.wallMs, 0),
+    };
+  });
+  return {
+    blocks,
+    depth: blocks.reduce((s, b) => s + b.depth, 0),
+    sequentialDepth: first.sequentialDepth,
+    fallbacks: blocks.reduce((s, b) => s + b.fallbacks, 0),
+    wallMs: reports.reduce((s, r) => s + r.wallMs, 0),
+    strategy: first.strategy,
+  };
+}

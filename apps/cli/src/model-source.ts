@@ -1,0 +1,75 @@
+/**
+ * Where a command's model comes from: a checkpoint file (TarFlow safetensors,
+ * or a PyTorch .pth / PyTorch-exported safetensors converted in memory), or
+ * the default model embedded in @tarflow/zoo.
+ */
+import { basename } from 'node:path';
+import { importCheckpoint } from '@tarflow/checkpoint';
+import { zlibInflate } from '@tarflow/checkpoint/node';
+import { loadModel, type TarFlow, type TarFlowConfig } from '@tarflow/model';
+import { fnv1a32 } from '@tarflow/train';
+import { defaultModelBytes } from '@tarflow/zoo';
+import { CliError, messageOf } from './errors.js';
+import { readBytes } from './files.js';
+
+export interface ModelSource {
+  model: TarFlow;
+  /** The checkpoint path, or 'default' for the embedded model. */
+  name: string;
+  /** FNV-1a hash of the checkpoint bytes (identifies the model in shard metadata). */
+  hash: string;
+}
+
+function isZip(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+}
+
+/** Parses checkpoint bytes into a model; non-TarFlow files are converted first. */
+export function modelFromBytes(bytes: Uint8Array, fileName: string, overrides: Partial<TarFlowConfig> = {}): TarFlow {
+  let tarflowBytes = bytes;
+  if (isZip(bytes)) {
+    tarflowBytes = importCheckpoint(bytes, { fileName, inflate: zlibInflate, overrides }).bytes;
+  }
+  try {
+    return loadModel(tarflowBytes, overrides);
+  } catch (e) {
+    // A safetensors export from PyTorch without our config metadata: convert (infers the config from shapes).
+    if (tarflowBytes === bytes && /metadata key 'config' is missing/.test(messageOf(e))) {
+      let converted: Uint8Array;
+      try {
+        converted = importCheckpoint(bytes, { fileName, overrides }).bytes;
+      } catch (inner) {
+        throw new CliError(`not a TarFlow checkpoint: its metadata has no model config, and none can be inferred from its tensors (${messageOf(inner)})`);
+      }
+      return loadModel(converted, overrides);
+    }
+    throw e;
+  }
+}
+
+/** Loads --checkpoint, or the embedded default model when no path is given. */
+export async function loadModelSource(checkpoint: string | undefined): Promise<ModelSource> {
+  if (checkpoint === undefined) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await defaultModelBytes();
+    } catch (e) {
+      throw new CliError(`the embedded default model is missing (${messageOf(e)}); pass --checkpoint <file>`);
+    }
+    return { model: loadModel(bytes), name: 'default', hash: fnv1a32(bytes) };
+  }
+  const bytes = await readBytes(checkpoint, 'checkpoint');
+  try {
+    return { model: modelFromBytes(bytes, basename(checkpoint)), name: checkpoint, hash: fnv1a32(bytes) };
+  } catch (e) {
+    throw new CliError(`checkpoint ${checkpoint}: ${messageOf(e)}`);
+  }
+}
+
+/** One line describing a model: its source and shape. */
+export function describeModel(source: ModelSource): string {
+  const c = source.model.config;
+  const what = source.name === 'default' ? 'default model (@tarflow/zoo)' : source.name;
+  const cond = c.num_classes > 0 ? `${c.num_classes} classes` : 'unconditional';
+  return `${what}: ${c.num_blocks} blocks × ${c.layers_per_block} layers, ${c.channels} channels, ${source.model.tokens} tokens of ${source.model.patchDim} values, ${c.in_channels}×${c.img_size}×${c.img_size} images, ${cond}`;
+}

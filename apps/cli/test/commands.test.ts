@@ -1,0 +1,128 @@
+/**
+ * The other commands end to end: help, PNG outputs and the trace, plan, train,
+ * bench, --json and the progress bar, and the root `pnpm tarflow` script.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePng } from '@tarflow/data';
+import { fixturesDir } from '@tarflow/test-fixtures';
+import { tarflow, tempDir } from './helpers.js';
+
+const UNCOND = join(fixturesDir(), 'tiny-uncond.safetensors');
+const COND = join(fixturesDir(), 'tiny-cond.safetensors');
+
+let tmp: ReturnType<typeof tempDir>;
+beforeAll(() => {
+  tmp = tempDir();
+});
+afterAll(() => tmp.cleanup());
+
+describe.concurrent('help', () => {
+  it.each(['sample', 'merge', 'metrics', 'plan', 'train', 'convert', 'bench'])('%s --help', async (cmd) => {
+    const r = await tarflow([cmd, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: tarflow ${cmd}`));
+    expect(r.stdout).toMatch(/--json/);
+  });
+
+  it('the program lists every command', async () => {
+    const r = await tarflow(['--help']);
+    expect(r.code).toBe(0);
+    for (const cmd of ['sample', 'merge', 'metrics', 'plan', 'train', 'convert', 'bench']) expect(r.stdout).toContain(cmd);
+  });
+});
+
+describe('sample', () => {
+  it('writes a PNG grid and a trace (rows: samples, columns: noise and each block)', async () => {
+    const out = join(tmp.dir, 'grid.png');
+    const trace = join(tmp.dir, 'trace.png');
+    const r = await tarflow(['sample', '--checkpoint', COND, '--batch', '6', '--labels', '0,1,2', '--solver', 'gs-jacobi', '--modules', '2', '--out', out, '--trace', trace]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/depth \d+ of 140 sequential/);
+    const grid = decodePng(new Uint8Array(readFileSync(out)));
+    // 3 labels cycled → 3 images per row, 2 rows of 12-pixel images with 2-pixel padding.
+    expect([grid.width, grid.height]).toEqual([3 * 14 + 2, 2 * 14 + 2]);
+    const t = decodePng(new Uint8Array(readFileSync(trace)));
+    expect([t.width, t.height]).toEqual([5 * 14 + 2, 6 * 14 + 2]);
+  });
+
+  it('--json keeps stdout machine-readable while --progress draws on stderr', async () => {
+    const r = await tarflow(['sample', '--checkpoint', UNCOND, '--batch', '2', '--solver', 'jacobi', '--json', '--progress']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.report.blocks).toHaveLength(4);
+    expect(j.report.depth).toBeLessThanOrEqual(60);
+    expect(j.memory.maxRssBytes).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/sample \[.*\] 4\/4/);
+  });
+
+  it('is reproducible from the seed, and --seed changes the draw', async () => {
+    const run = (seed: string, name: string) => tarflow(['sample', '--checkpoint', UNCOND, '--batch', '2', '--seed', seed, '--out', join(tmp.dir, name)]);
+    const results = await Promise.all([run('5', 'a.safetensors'), run('5', 'b.safetensors'), run('6', 'c.safetensors')]);
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const bytes = (n: string) => readFileSync(join(tmp.dir, n));
+    expect(bytes('a.safetensors').equals(bytes('b.safetensors'))).toBe(true);
+    expect(bytes('a.safetensors').equals(bytes('c.safetensors'))).toBe(false);
+  });
+});
+
+describe('plan', () => {
+  it('prints a strategy that sample accepts', async () => {
+    const r = await tarflow(['plan', '--checkpoint', UNCOND, '--objective', 'depth', '--batch', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.blocks).toHaveLength(4);
+    expect(plan.predicted.depth).toBeLessThanOrEqual(plan.predicted.sequentialDepth);
+    const s = await tarflow(['sample', '--checkpoint', UNCOND, '--batch', '2', '--strategy', plan.text, '--json']);
+    expect(s.code, s.stderr).toBe(0);
+    expect(JSON.parse(s.stdout).report.blocks.map((b: { strategy: unknown }) => b.strategy)).toEqual(plan.strategy);
+  });
+});
+
+describe('train', () => {
+  it('trains a tiny model for two steps and the result samples', async () => {
+    const outDir = join(tmp.dir, 'run');
+    const r = await tarflow([
+      'train', '--out-dir', outDir, '--dataset', 'mnist', '--limit', '32', '--steps', '2', '--batch', '8',
+      '--patch-size', '7', '--channels', '32', '--head-dim', '16', '--num-blocks', '2', '--layers-per-block', '1',
+      '--samples-per-class', '1', '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ step: 2, finished: true });
+    expect(existsSync(j.model)).toBe(true);
+    const s = await tarflow(['sample', '--checkpoint', j.model, '--batch', '2', '--out', join(tmp.dir, 'trained.png')]);
+    expect(s.code, s.stderr).toBe(0);
+  });
+});
+
+describe('bench', () => {
+  it('--quick writes markdown and JSON with every column', async () => {
+    const out = join(tmp.dir, 'bench.md');
+    const r = await tarflow(['bench', '--checkpoint', UNCOND, '--quick', '--backends', 'wasm', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const md = readFileSync(out, 'utf8');
+    for (const col of ['wall (median)', 'depth', 'speed-up (wall)', 'mean \\|Δ\\| vs seq', 'tfjs peak', 'RSS high-water']) expect(md).toContain(col);
+    for (const row of ['sequential', 'Jacobi', 'hand: GS-Jacobi', 'planner, objective depth', 'planner, objective time']) expect(md).toContain(row);
+    expect(md).toContain('Speed-up against batch size');
+    expect(md).toContain('Speed-up against sequence length');
+    const json = JSON.parse(readFileSync(join(tmp.dir, 'bench.json'), 'utf8'));
+    expect(json.results[0].memory[0].ok).toBe(true);
+  });
+});
+
+describe('root script', () => {
+  it('`pnpm tarflow` takes relative paths from the caller\'s folder', async () => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile('pnpm', ['--dir', root, 'tarflow', 'sample', '--checkpoint', UNCOND, '--batch', '1', '--out', 'relative.png'], { cwd: tmp.dir }, (e, _o, stderr) =>
+        resolve({ code: e ? 1 : 0, stderr }),
+      ),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(tmp.dir, 'relative.png'))).toBe(true);
+  });
+});
