@@ -1,0 +1,55 @@
+/**
+ * @tarflow/backend-webgpu — tfjs' WebGPU backend for TarFlow.
+ *
+ * This is the browser entry: navigator.gpu is the browser's. Node resolves the
+ * package's "node" export condition to node.ts instead, which gets
+ * navigator.gpu from Dawn (the npm package `webgpu`) and makes dataSync() work.
+ * Both export the same functions.
+ */
+import {
+  activateWebGPU,
+  formatAdapter,
+  requestAdapter,
+  summarizeAdapter,
+  WebGPUUnavailableError,
+  type InitWebGPUOptions,
+  type WebGPUInfo,
+  type WebGPUProbe,
+} from './common.js';
+
+export * from './common.js';
+
+function browserGPU(): GPU {
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (!gpu) {
+    const secure = (globalThis as { isSecureContext?: boolean }).isSecureContext;
+    throw new WebGPUUnavailableError(
+      secure === false
+        ? 'navigator.gpu is missing because the page is not a secure context (serve it from https or localhost)'
+        : 'this browser does not expose navigator.gpu (WebGPU is disabled or unsupported)',
+    );
+  }
+  return gpu;
+}
+
+/** Whether the browser has a WebGPU adapter, without touching tfjs. */
+export async function probeWebGPU(options: InitWebGPUOptions = {}): Promise<WebGPUProbe> {
+  try {
+    const adapter = await requestAdapter(browserGPU(), options);
+    const summary = summarizeAdapter(adapter);
+    return { available: true, adapter: summary, adapterName: formatAdapter(summary) };
+  } catch (e) {
+    if (e instanceof WebGPUUnavailableError) return { available: false, reason: e.reason };
+    throw e;
+  }
+}
+
+/**
+ * Sets up tfjs' WebGPU backend on the browser's adapter and makes it the
+ * active backend. Throws WebGPUUnavailableError naming the reason when there
+ * is none.
+ */
+export async function initWebGPU(options: InitWebGPUOptions = {}): Promise<WebGPUInfo> {
+  const adapter = await requestAdapter(browserGPU(), options);
+  return (await activateWebGPU(adapter, 'browser')).info;
+}

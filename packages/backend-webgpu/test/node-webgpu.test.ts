@@ -1,0 +1,52 @@
+/**
+ * WebGPU in Node through Dawn. Where Dawn finds no adapter (no GPU, or no
+ * Vulkan loader/driver) the device tests are skipped with the reason in their
+ * name; the reporting itself is always tested.
+ */
+import { describe, expect, it } from 'vitest';
+import { tf } from '@tarflow/tensor';
+import { diagnoseVulkan, initWebGPU, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
+
+const probe = await probeWebGPU();
+const skipReason = probe.available ? '' : ` — skipped: no WebGPU adapter in Node (${probe.reason})`;
+if (!probe.available) console.warn(`[backend-webgpu] Node WebGPU device tests skipped: ${probe.reason}`);
+
+describe('adapter reporting', () => {
+  it('reports an adapter or the reason there is none', () => {
+    if (probe.available) {
+      expect(probe.adapterName.length).toBeGreaterThan(0);
+    } else {
+      expect(probe.reason).toMatch(/requestAdapter\(\) found no adapter|Dawn addon/);
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('diagnoses the Vulkan loader and drivers on Linux', () => {
+    const none = diagnoseVulkan({ LD_LIBRARY_PATH: '', VK_ICD_FILENAMES: '/nonexistent/icd.json' });
+    expect(none).toMatch(/no Vulkan driver manifests \(ICD json\) found/);
+    expect(diagnoseVulkan()).toMatch(/Vulkan loader|no Vulkan loader/);
+  });
+
+  it('errors say what is missing', () => {
+    const e = new WebGPUUnavailableError('navigator.gpu.requestAdapter() found no adapter');
+    expect(e.message).toBe('WebGPU is unavailable: navigator.gpu.requestAdapter() found no adapter');
+  });
+});
+
+describe.skipIf(!probe.available)(`tfjs on Node WebGPU${probe.available ? ` (${probe.adapterName})` : skipReason}`, () => {
+  it('activates the backend on the adapter and reads synchronously', async () => {
+    const info = await initWebGPU();
+    expect(tf.getBackend()).toBe('webgpu');
+    expect(info.runtime).toBe('node');
+    expect(info.syncReadback).toBe(true);
+    // Values made on the GPU (no CPU copy), read with dataSync.
+    const x = tf.add(tf.fill([3, 5], 2.5), tf.range(0, 15).reshape([3, 5]));
+    expect(Array.from(x.dataSync())).toEqual(Array.from({ length: 15 }, (_, i) => 2.5 + i));
+    const finite = tf.all(tf.isFinite(tf.div(x, tf.scalar(2))));
+    expect(finite.dataSync()[0]).toBe(1);
+    const nan = tf.any(tf.isNaN(tf.sqrt(tf.sub(x, 100))));
+    expect(nan.dataSync()[0]).toBe(1);
+    const ints = tf.add(tf.fill([4], 7, 'int32'), tf.scalar(1, 'int32'));
+    expect(Array.from(ints.dataSync())).toEqual([8, 8, 8, 8]);
+    tf.dispose([x, finite, nan, ints]);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * The reference conformance cases on WebGPU in headless Chromium (a software
+ * SwiftShader adapter on machines without a GPU). The page (page/main.ts) is
+ * bundled with esbuild and served from 127.0.0.1; it runs each case and
+ * returns the raw outputs, which are compared here with the fixture's
+ * expected values at the fixture's stated tolerance.
+ *
+ * The software adapter is slow, so the cases run are the browser plan's
+ * (src/plan.ts): every case of the small fixture, a documented subset of the
+ * larger one. TARFLOW_BROWSER_CASES=all runs everything.
+ *
+ * Without Chromium (or without a WebGPU adapter in it) the suite is skipped
+ * with the reason in its name, except under CI=true, where that fails.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { parseSafetensors } from '@tarflow/checkpoint';
+import type { WebGPUInfo } from '@tarflow/backend-webgpu';
+import { bundlePage } from '../src/bundle.js';
+import { CHROMIUM_WEBGPU_FLAGS, findChromium } from '../src/chromium.js';
+import { compareWithReference, describeComparison, parseTolerance } from '../src/compare.js';
+import { fixtureNames, fixturesDir, readFixture } from '../src/fixtures.js';
+import { browserPlan } from '../src/plan.js';
+import { startServer, type StaticServer } from '../src/server.js';
+
+const inCI = process.env.CI === 'true' || process.env.CI === '1';
+const exe = findChromium();
+const missing = exe.path === null ? `no Chromium found (looked for ${exe.searched.join(', ')}; set TARFLOW_CHROMIUM)` : '';
+if (missing) console.warn(`[webgpu-tests] browser WebGPU conformance skipped: ${missing}`);
+
+describe.skipIf(Boolean(missing) && !inCI)(`browser WebGPU conformance${missing ? ` — skipped: ${missing}` : ''}`, () => {
+  let browser: Browser;
+  let page: Page;
+  let server: StaticServer;
+  let outDir: string;
+  let info: WebGPUInfo;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (!exe.path) throw new Error(`browser WebGPU tests need Chromium under CI: ${missing}`);
+    outDir = await mkdtemp(join(tmpdir(), 'tarflow-webgpu-page-'));
+    await bundlePage(outDir);
+    server = await startServer(outDir, fixturesDir());
+    browser = await chromium.launch({
+      executablePath: exe.path,
+      headless: true, // Playwright adds --headless itself
+      args: CHROMIUM_WEBGPU_FLAGS.filter((f) => f !== '--headless'),
+    });
+    page = await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(m.text());
+    });
+    await page.goto(`${server.url}/index.html`);
+    await page.waitForFunction(() => document.title.endsWith('ready'));
+    info = await page.evaluate(() => window.tarflowTest.init());
+    console.log(`[browser-webgpu] Chromium ${browser.version()} on ${info.adapterName}`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('runs on a WebGPU adapter', () => {
+    expect(info.backend).toBe('webgpu');
+    expect(info.runtime).toBe('browser');
+    expect(info.adapterName.length).toBeGreaterThan(0);
+  });
+
+  describe.each(fixtureNames())('%s', (name) => {
+    const files = readFixture(name);
+    const eps = parseTolerance(files.spec.tolerance);
+    const expected = parseSafetensors(files.expected);
+    const plan = browserPlan(name, files.spec, process.env.TARFLOW_BROWSER_CASES);
+
+    afterAll(async () => {
+      await page?.evaluate((n) => window.tarflowTest.release(n), name);
+    });
+
+    for (const c of plan.run) {
+      it(c, async () => {
+        const r = await page.evaluate(([n, k]) => window.tarflowTest.run(n, k), [name, c] as const);
+        const keys = Object.keys(r.outputs);
+        expect(keys.length, `${c} produced no outputs`).toBeGreaterThan(0);
+        let maxErr = 0;
+        for (const key of keys) {
+          const cmp = compareWithReference(expected, key, r.outputs[key], eps);
+          expect(cmp.ok, describeComparison(cmp, eps)).toBe(true);
+          maxErr = Math.max(maxErr, cmp.maxAbsError);
+        }
+        if (c === 'sequential') {
+          const blocks = files.spec.config?.num_blocks;
+          const T = files.spec.T;
+          expect(r.facts.traceLength).toBe(blocks + 1);
+          expect(r.facts.depth).toBe(blocks * (T - 1));
+        }
+        if (c === 'denoised') expect(r.facts.lr).toBeCloseTo(files.spec.cases.denoised.lr, 6);
+        // The page answers synchronous reads without the GPU (page/deferred-reads.ts):
+        // every finiteness check it answered must really have held, and no
+        // solver decision may have depended on a residual.
+        expect(r.facts.failedBoolChecks, 'finiteness checks answered optimistically that were false').toBe(0);
+        if ('fallbacks' in r.facts) expect(r.facts.fallbacks, 'divergence fallbacks').toBe(0);
+        expect(pageErrors, 'errors in the page').toEqual([]);
+        console.log(`[browser-webgpu] ${name} ${c}: max abs error ${maxErr.toExponential(2)}, ${r.wallMs.toFixed(0)} ms in the page`);
+      });
+    }
+    for (const c of plan.skipped) it.skip(`${c} — not run in the browser: ${plan.why}`, () => undefined);
+  });
+});

@@ -1,0 +1,47 @@
+// Bundles scripts/gpu-bench/main.ts into one ES module for Node 20 (used by
+// gpu-bench-prepare.sh). Everything is bundled except the `webgpu` package,
+// whose index.js loads its native dawn.node from beside itself; the bundle
+// folder carries a trimmed copy of that package in node_modules/webgpu.
+//   node scripts/gpu-bench/build.mjs <outfile>
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+// esbuild is a dependency of packages/webgpu-tests; resolve it from there.
+const require = createRequire(join(root, 'packages', 'webgpu-tests', 'package.json'));
+const { build } = require('esbuild');
+
+const outfile = process.argv[2];
+if (!outfile) {
+  console.error('usage: node scripts/gpu-bench/build.mjs <outfile>');
+  process.exit(2);
+}
+await build({
+  entryPoints: [join(here, 'main.ts')],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['webgpu'],
+  // main.ts imports @tarflow/* packages, which packages/webgpu-tests depends on.
+  nodePaths: [join(root, 'packages', 'webgpu-tests', 'node_modules')],
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  define: { 'process.env.NODE_ENV': '"production"' },
+  // tfjs' CommonJS code uses require, __dirname and __filename.
+  banner: {
+    js: [
+      "import { createRequire as __tfCreateRequire } from 'node:module';",
+      "import { dirname as __tfDirname } from 'node:path';",
+      "import { fileURLToPath as __tfFileURLToPath } from 'node:url';",
+      'const require = __tfCreateRequire(import.meta.url);',
+      'const __filename = __tfFileURLToPath(import.meta.url);',
+      'const __dirname = __tfDirname(__filename);',
+    ].join('\n'),
+  },
+});

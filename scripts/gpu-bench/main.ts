@@ -1,0 +1,193 @@
+/**
+ * Entry of the GPU benchmark bundle (built by scripts/gpu-bench-prepare.sh,
+ * run by scripts/gpu-bench.sh): sets up the backend, times the sampling
+ * strategies on every model in <bundle>/models, runs the reference
+ * conformance cases of <bundle>/fixtures, and writes results.json and
+ * results.md. The measuring is packages/webgpu-tests/src/bench.ts.
+ *
+ *   node bench.mjs [--out DIR] [--backend webgpu|wasm|cpu|auto] [--repeats N]
+ *                  [--batch B] [--strategies 'sequential;jacobi-8;[0-4-8-8]']
+ *                  [--seed S] [--guidance W] [--budget-s S] [--no-conformance] [--dry]
+ *
+ * --dry: report whether a WebGPU adapter exists and exit 0 either way; with
+ * an adapter, also time two strategies once on the first model.
+ * Exit codes: 0 done, 3 no adapter (without --dry), 1 error.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BackendUnavailableError, describeSelection, parseBackendPreference, selectBackend } from '@tarflow/backends';
+import {
+  benchCheckpoint,
+  conformance,
+  DEFAULT_STRATEGIES,
+  renderMarkdown,
+  type BenchOptions,
+  type BenchReport,
+} from '../../packages/webgpu-tests/src/bench.js';
+
+const USAGE =
+  'usage: bench.mjs [--out DIR] [--backend webgpu|wasm|cpu|auto] [--repeats N] [--batch B] ' +
+  "[--strategies 'a;b;c'] [--seed S] [--guidance W] [--budget-s S] [--no-conformance] [--dry]";
+
+interface Args {
+  out: string;
+  backend: string;
+  repeats: number;
+  batch: number;
+  strategies: string[];
+  seed: number;
+  guidance: number;
+  budgetS: number;
+  conformance: boolean;
+  dry: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    out: 'gpu-bench-results',
+    backend: 'webgpu',
+    repeats: 3,
+    batch: 4,
+    strategies: DEFAULT_STRATEGIES,
+    seed: 0,
+    guidance: 0,
+    budgetS: 400,
+    conformance: true,
+    dry: false,
+  };
+  const num = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag} needs a number >= ${min}, got ${JSON.stringify(v)}\n${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    const v = argv[i + 1];
+    switch (f) {
+      case '--out': a.out = v ?? a.out; i++; break;
+      case '--backend': a.backend = parseBackendPreference(v ?? ''); i++; break;
+      case '--repeats': a.repeats = Math.floor(num(f, v, 1)); i++; break;
+      case '--batch': a.batch = Math.floor(num(f, v, 1)); i++; break;
+      case '--strategies': a.strategies = (v ?? '').split(';').map((s) => s.trim()).filter(Boolean); i++; break;
+      case '--seed': a.seed = Math.floor(num(f, v, 0)); i++; break;
+      case '--guidance': a.guidance = num(f, v, 0); i++; break;
+      case '--budget-s': a.budgetS = num(f, v, 1); i++; break;
+      case '--no-conformance': a.conformance = false; break;
+      case '--dry': a.dry = true; break;
+      default: throw new Error(`unknown argument ${JSON.stringify(f)}\n${USAGE}`);
+    }
+  }
+  return a;
+}
+
+function readFixtures(dir: string) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const name = f.slice(0, -5);
+      return {
+        name,
+        spec: JSON.parse(readFileSync(join(dir, f), 'utf8')),
+        checkpoint: new Uint8Array(readFileSync(join(dir, `${name}.safetensors`))),
+        expected: new Uint8Array(readFileSync(join(dir, `${name}.expected.safetensors`))),
+      };
+    });
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const args = parseArgs(process.argv.slice(2));
+  const bundle = dirname(fileURLToPath(import.meta.url));
+  const log = (l: string) => console.log(l);
+  mkdirSync(args.out, { recursive: true });
+  const report: BenchReport = {
+    status: 'ok',
+    backend: args.backend,
+    backendDetail: '',
+    notes: [],
+    node: process.version,
+    startedAt: new Date(started).toISOString(),
+    wallS: 0,
+    options: { repeats: args.repeats, batch: args.batch, strategies: args.strategies, seed: args.seed, guidance: args.guidance },
+    models: [],
+    conformance: [],
+  };
+  const save = () => {
+    report.wallS = (Date.now() - started) / 1000;
+    writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(args.out, 'results.md'), renderMarkdown(report));
+  };
+
+  try {
+    return await run(args, bundle, report, save, started, log);
+  } catch (e) {
+    report.status = 'error';
+    report.reason = (e as Error).message;
+    save();
+    throw e;
+  }
+}
+
+async function run(
+  args: Args,
+  bundle: string,
+  report: BenchReport,
+  save: () => void,
+  started: number,
+  log: (l: string) => void,
+): Promise<number> {
+  try {
+    const sel = await selectBackend(args.backend as Parameters<typeof selectBackend>[0], { wasmDir: join(bundle, 'wasm') });
+    report.backend = sel.name;
+    report.backendDetail = sel.detail;
+    report.notes = [...sel.notes, ...sel.skipped.map((s) => `${s.name} not used: ${s.reason}`)];
+    log(describeSelection(sel));
+  } catch (e) {
+    if (!(e instanceof BackendUnavailableError)) throw e;
+    report.status = 'no-adapter';
+    report.reason = e.message;
+    save();
+    log(`gpu-bench: ${e.message}`);
+    log(args.dry ? 'gpu-bench --dry: the bundle runs; this machine has no usable adapter for that backend.' : 'gpu-bench: nothing was timed.');
+    return args.dry ? 0 : 3;
+  }
+
+  const modelsDir = join(bundle, 'models');
+  const models = existsSync(modelsDir) ? readdirSync(modelsDir).filter((f) => f.endsWith('.safetensors')).sort() : [];
+  if (models.length === 0) throw new Error(`no models in ${modelsDir} (scripts/gpu-bench-prepare.sh puts them there)`);
+  const o: BenchOptions = {
+    repeats: args.dry ? 1 : args.repeats,
+    batch: args.batch,
+    strategies: args.dry ? args.strategies.slice(0, 2) : args.strategies,
+    seed: args.seed,
+    guidance: args.guidance,
+    deadline: started + args.budgetS * 1000,
+    log,
+  };
+  for (const f of args.dry ? models.slice(0, 1) : models) {
+    log(`model ${f}`);
+    report.models.push(await benchCheckpoint(f.replace(/\.safetensors$/, ''), new Uint8Array(readFileSync(join(modelsDir, f))), o));
+    save();
+  }
+  if (args.conformance && !args.dry) {
+    for (const fx of readFixtures(join(bundle, 'fixtures'))) {
+      report.conformance.push(...(await conformance(fx, o.deadline, log)));
+      save();
+    }
+    if (report.conformance.some((c) => !c.ok)) report.notes.push('some conformance cases are outside the fixture tolerance on this backend');
+  }
+  save();
+  log(`gpu-bench: wrote ${join(args.out, 'results.json')} and results.md (${report.wallS.toFixed(0)} s)`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`gpu-bench: ${(e as Error).stack ?? e}`);
+    process.exit(1);
+  },
+);
