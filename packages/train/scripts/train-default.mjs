@@ -2,19 +2,22 @@
 // Trains (or resumes) the default class-conditional MNIST TarFlow with the
 // recipe in src/recipes.ts. Build first: `pnpm --filter @tarflow/train build`.
 //
-//   nice -n 10 node packages/train/scripts/train-default.mjs [outDir] [key=value ...]
+//   nice -n 10 node packages/train/scripts/train-default.mjs [outDir] [key=value ...] [--extend]
 //
 // outDir defaults to packages/train/.runs/mnist-cond. key=value pairs override
 // numeric recipe fields (steps=…, batchSize=…, lr=…) for experiments; the
 // shipped model uses none. Re-running the same command resumes from the newest
-// checkpoint in outDir. SIGINT / SIGTERM write a checkpoint and stop.
+// checkpoint in outDir; add `steps=N --extend` to continue a finished run to N
+// steps (the cosine schedule restarts from the resume point). SIGINT / SIGTERM
+// write a checkpoint and stop.
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MNIST_RECIPE, formatProgress, initBackend, trainTarFlow } from '../dist/index.js';
 
 const argv = process.argv.slice(2);
 const outDir = argv[0] && !argv[0].includes('=') ? argv.shift() : fileURLToPath(new URL('../.runs/mnist-cond', import.meta.url));
+const extend = argv.includes('--extend');
 const overrides = Object.fromEntries(
-  argv.map((a) => {
+  argv.filter((a) => a !== '--extend').map((a) => {
     const [k, v] = a.split('=');
     if (!(k in DEFAULT_MNIST_RECIPE) || !Number.isFinite(Number(v))) throw new Error(`unknown or non-numeric override '${a}'`);
     return [k, Number(v)];
@@ -31,6 +34,7 @@ const result = await trainTarFlow({
   ...overrides,
   outDir,
   resume: 'auto',
+  extend,
   signal: controller.signal,
   checkpointOnAbort: true,
   onLog: (m) => console.log(`${stamp()} ${m}`),

@@ -62,6 +62,7 @@ export interface LoadedCheckpoint {
 }
 
 const STEP_FILE = /^step-(\d+)\.train\.safetensors$/;
+const MODEL_FILE = /^step-(\d+)\.safetensors$/;
 
 export function checkpointDir(outDir: string): string {
   return join(outDir, 'checkpoints');
@@ -188,12 +189,22 @@ export async function latestCheckpoint(outDir: string, onSkip?: (path: string, w
   return null;
 }
 
-/** Deletes all but the newest `keep` checkpoints (both files of each). */
+/**
+ * Deletes all but the newest `keep` checkpoints (sidecar first, then model),
+ * and model files older than the newest checkpoint that have no sidecar (left
+ * by a kill between the two writes of a checkpoint).
+ */
 export async function pruneCheckpoints(outDir: string, keep: number): Promise<void> {
   const steps = await listCheckpoints(outDir);
   for (const step of steps.slice(Math.max(1, keep))) {
     const p = checkpointPaths(outDir, step);
     await unlink(p.state).catch(() => undefined);
     await unlink(p.model).catch(() => undefined);
+  }
+  if (steps.length === 0) return;
+  const kept = new Set(steps.slice(0, Math.max(1, keep)));
+  for (const f of await readdir(checkpointDir(outDir))) {
+    const m = MODEL_FILE.exec(f);
+    if (m && !kept.has(Number(m[1])) && Number(m[1]) < steps[0]) await unlink(join(checkpointDir(outDir), f)).catch(() => undefined);
   }
 }

@@ -32,3 +32,4 @@ export {
 export { fnv1a32 } from './hash.js';
 export { DEFAULT_MNIST_CONFIG, DEFAULT_MNIST_RECIPE } from './recipes.js';
 export { trainClassifier, randomShift, type TrainClassifierOptions, type TrainClassifierResult } from './classifier.js';
+export { sampleAccuracy, sampleAccuracyGrid, type SampleAccuracy, type SampleAccuracyOptions } from './evaluate.js';

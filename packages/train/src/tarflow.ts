@@ -101,6 +101,13 @@ export interface TrainTarFlowOptions {
    * a path names a `.train.safetensors` sidecar to continue from.
    */
   resume?: 'auto' | boolean | string;
+  /**
+   * Allow resuming with a larger `steps` than the run was started with: the
+   * cosine schedule is recomputed for the new total, so the learning rate
+   * rises again from the resume point (a warm restart). Default false: every
+   * run setting must match the checkpoint's.
+   */
+  extend?: boolean;
   /** Called after every step. */
   onProgress?: (p: TrainProgress) => void;
   /** Called after each checkpoint is written, with its model file and the live optimizer (read it, do not change it). */
@@ -253,7 +260,10 @@ export async function trainTarFlow(options: TrainTarFlowOptions): Promise<TrainT
   if (resume === true && !loaded) throw new TrainingError(`resume requested but ${join(options.outDir, 'checkpoints')} holds no usable checkpoint`);
   if (loaded) {
     const saved = loaded.state.options;
-    const diffs = Object.keys(definition).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(definition[k]));
+    const extended = options.extend === true && typeof saved.steps === 'number' && steps > saved.steps;
+    const diffs = Object.keys(definition).filter(
+      (k) => JSON.stringify(saved[k]) !== JSON.stringify(definition[k]) && !(k === 'steps' && extended),
+    );
     if (diffs.length > 0) {
       loaded.model.dispose();
       throw new TrainingError(
@@ -266,7 +276,7 @@ export async function trainTarFlow(options: TrainTarFlowOptions): Promise<TrainT
     elapsedBefore = loaded.state.elapsedMs;
     optimizerState = loaded.optimizer;
     lastCheckpoint = loaded.modelPath;
-    log(`resuming from ${loaded.modelPath} at step ${startStep}/${steps}`);
+    log(`resuming from ${loaded.modelPath} at step ${startStep}/${steps}${extended ? ` (extended from ${String(saved.steps)} steps)` : ''}`);
   } else {
     model = TarFlow.init(config, seed);
   }

@@ -99,6 +99,7 @@ describe('trainTarFlow', () => {
     // A kill between the two files of the step-6 checkpoint leaves a model file
     // without its sidecar (and maybe a temporary file); both are ignored.
     writeFileSync(checkpointPaths(dir, 6).model, new Uint8Array([1, 2, 3]));
+    writeFileSync(checkpointPaths(dir, 4).model, new Uint8Array([1, 2, 3]));
     writeFileSync(join(dir, 'checkpoints', '.step-0000006.train.safetensors.123.tmp'), new Uint8Array(10));
 
     let resumedState: AdamWState | null = null;
@@ -111,6 +112,9 @@ describe('trainTarFlow', () => {
       },
     });
     expect(resumed.resumedFrom).toBe(3);
+    // Checkpoints 6 and 8 were written (the orphan of step 6 was replaced); keepCheckpoints 5 keeps 3, 6, 8.
+    expect(await listCheckpoints(dir)).toEqual([8, 6, 3]);
+    expect(existsSync(checkpointPaths(dir, 4).model)).toBe(false); // orphans older than the newest checkpoint are pruned
     // The optimizer state after loading is the one the killed run saved at step 3.
     expect(resumedState).toEqual(saved.get(3));
     // The continued run takes exactly the uninterrupted run's steps 4..8.
@@ -132,6 +136,12 @@ describe('trainTarFlow', () => {
     (await trainTarFlow({ ...base(dir), steps: 3 })).model.dispose();
     await expect(trainTarFlow({ ...base(dir), steps: 3, lr: 1e-3, resume: true })).rejects.toThrow(/different lr \(lr: saved 0\.003, now 0\.001\)/);
     await expect(trainTarFlow({ ...base(join(tmp.dir, 'empty')), resume: true })).rejects.toThrow(TrainingError);
+    // More steps only with `extend`.
+    await expect(trainTarFlow({ ...base(dir), steps: 5, resume: true })).rejects.toThrow(/different steps/);
+    const longer = await trainTarFlow({ ...base(dir), steps: 5, resume: true, extend: true });
+    expect(longer.resumedFrom).toBe(3);
+    expect(longer.losses).toHaveLength(2);
+    longer.model.dispose();
   });
 
   it('checks the dataset against the model before training', async () => {
