@@ -37,14 +37,14 @@ export const PLANNER_DEFAULTS = {
   /** Aim for this fraction of the target on the calibration batch, to leave room for other batches. */
   margin: 0.5,
   /** Residual tolerances tried, loosest first. */
-  tolerances: [1e-1, 5e-2, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
+  tolerances: [1, 3e-1, 1e-1, 5e-2, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
   /** Module counts tried for tough blocks. */
   modules: [1, 2, 4, 8],
   /** A block is tough when its CRM share is at least this multiple of the average share. */
   toughFactor: 1.5,
-  /** Iteration budget: this multiple of the iterations seen on the calibration batch (+2), capped at the module size. */
-  budgetFactor: 2,
-  batch: 8,
+  /** Each trimming step cuts a block's iteration budget to this fraction (at least by one). */
+  trimFactor: 0.7,
+  batch: 16,
 };
 
 export interface PlanOptions {
@@ -64,6 +64,8 @@ export interface PlanOptions {
   tolerances?: number[];
   modules?: number[];
   toughFactor?: number;
+  /** Trim per-block iteration budgets greedily while the quality target holds (default true). */
+  trim?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -193,14 +195,12 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
     // Exact calibration pass, block by block (sampling order).
     progress('exact calibration pass');
     const inputs: PatchSeq[] = [];
-    const exacts: PatchSeq[] = [];
     let x = tf.tidy(() => tf.mul(noise, tf.sqrt(model.priorVar))) as PatchSeq;
     for (let k = 0; k < nBlocks; k++) {
       const index = nBlocks - 1 - k;
       const zp = model.permuteForBlock(index, x);
       const r = solveBlock(model.samplingMap(index, labels, options.guidance), zp, { kind: 'sequential' });
       inputs.push(zp);
-      exacts.push(r.x);
       owned.push(zp, r.x);
       x.dispose();
       x = model.permuteForBlock(index, r.x);
@@ -213,6 +213,17 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
     const metrics = convergenceMetrics(model, options.calibrationImages ?? reference);
     const avgShare = 1 / nBlocks;
     const bySampling = [...metrics.blocks].sort((a, b) => a.samplingIndex - b.samplingIndex);
+
+    /** Runs a whole strategy on the calibration batch against the exact samples. */
+    const evaluate = (strategy: Strategy) => {
+      const r = model.sample(noise, { labels, guidance: options.guidance, strategy });
+      const [mean, max] = tf.tidy(() => {
+        const d = tf.abs(tf.sub(r.images, reference));
+        return [tf.mean(d).dataSync()[0], tf.max(d).dataSync()[0]];
+      });
+      r.images.dispose();
+      return { mean, max, depth: r.report.depth, depths: r.report.blocks.map((b) => b.depth) };
+    };
 
     let accepted: { strategy: Strategy; blocks: BlockPlan[]; tol: number; mean: number; max: number } | null = null;
     for (const tol of tolerances) {
@@ -235,7 +246,7 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
           r.x.dispose();
           const iterations = r.report.modules.map((mm) => mm.iterations);
           const bounds = moduleBounds(T, G);
-          const budget = Math.max(...bounds.map(([a, b], i) => Math.min(b - a + 1, Math.ceil(iterations[i] * PLANNER_DEFAULTS.budgetFactor) + 2)));
+          const budget = Math.max(...bounds.map(([a, b], i) => Math.min(b - a + 1, iterations[i])));
           const s: JacobiStrategy = { kind: 'jacobi', modules: G, maxIterations: budget, tolerance: tol, guess };
           candidates.push({
             strategy: s,
@@ -262,17 +273,52 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
           guess,
         });
       }
-      // End-to-end check against the exact samples.
-      const r = model.sample(noise, { labels, guidance: options.guidance, strategy });
-      const [mean, max] = tf.tidy(() => {
-        const d = tf.abs(tf.sub(r.images, reference));
-        return [tf.mean(d).dataSync()[0], tf.max(d).dataSync()[0]];
-      });
-      r.images.dispose();
-      blocks.forEach((b, k) => (b.depth = r.report.blocks[k].depth));
-      progress(`tolerance ${tol}: depth ${r.report.depth}, mean |Δ| ${mean.toExponential(2)}`);
-      accepted = { strategy, blocks, tol, mean, max };
-      if (mean <= target * margin) break;
+      const e = evaluate(strategy);
+      blocks.forEach((b, k) => (b.depth = e.depths[k]));
+      progress(`tolerance ${tol}: depth ${e.depth}, mean |Δ| ${e.mean.toExponential(2)}`);
+      accepted = { strategy, blocks, tol, mean: e.mean, max: e.max };
+      if (e.mean <= target * margin) break;
+    }
+
+    // Trim iteration budgets greedily — the deepest block first — keeping
+    // every cut whose end-to-end result still meets the target.
+    if (accepted && accepted.mean <= target * margin && (options.trim ?? true)) {
+      const frozen = new Set<number>();
+      for (;;) {
+        const order = accepted.blocks
+          .map((b, k) => ({ k, depth: b.depth }))
+          .filter(({ k }) => accepted!.strategy[k].kind === 'jacobi' && !frozen.has(k))
+          .sort((a, b) => b.depth - a.depth);
+        let cut = false;
+        for (const { k } of order) {
+          const s = accepted.strategy[k] as JacobiStrategy;
+          const budget = Math.min(s.maxIterations - 1, Math.floor(s.maxIterations * PLANNER_DEFAULTS.trimFactor));
+          if (budget < 1) {
+            frozen.add(k);
+            continue;
+          }
+          const trial = accepted.strategy.map((b, i) => (i === k ? { ...s, maxIterations: budget } : b));
+          const e = evaluate(trial);
+          progress(`block ${k}: budget ${s.maxIterations} → ${budget}: depth ${e.depth}, mean |Δ| ${e.mean.toExponential(2)}`);
+          if (e.mean <= target * margin) {
+            accepted.strategy = trial;
+            accepted.mean = e.mean;
+            accepted.max = e.max;
+            accepted.blocks.forEach((b, i) => (b.depth = e.depths[i]));
+            const blk = accepted.blocks[k];
+            blk.choice = jacobiLabel(trial[k] as JacobiStrategy) + `, ≤${budget} iterations per module`;
+            if (cost) blk.predictedMs = predictJacobiMs(cost, T, trial[k] as JacobiStrategy, moduleBounds(T, (trial[k] as JacobiStrategy).modules).map(() => budget));
+            cut = true;
+            break;
+          }
+          frozen.add(k);
+        }
+        if (!cut) break;
+      }
+      for (const b of accepted.blocks) {
+        const s = accepted.strategy[b.samplingIndex];
+        if (s.kind === 'jacobi') b.reason += `; budget ${s.maxIterations} iteration(s) per module after trimming`;
+      }
     }
     if (!accepted || accepted.mean > target * margin) {
       // Nothing met the target: fall back to the exact sampler.

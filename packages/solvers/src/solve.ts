@@ -16,10 +16,13 @@ export interface SolveOptions {
   clamp?: ClampOption;
   /**
    * Divergence guard: a module whose residual turns non-finite, or grows for
-   * `patience` iterations in a row, is re-solved exactly (sequentially).
-   * `false` disables the guard (non-finite results then raise an error).
+   * `patience` iterations in a row to at least `growth` times its first
+   * residual, is re-solved exactly (sequentially). A converging Jacobi may
+   * wander upward for a few iterations while errors travel along the sequence;
+   * a diverging one leaves its starting level behind, which `growth` tells
+   * apart. `false` disables the guard (non-finite results then raise an error).
    */
-  divergence?: { patience: number } | false;
+  divergence?: { patience: number; growth?: number } | false;
   /**
    * Keys/values a finished GS module leaves for the modules after it.
    * - 'fresh' (default): computed from the module's final values, so cached and
@@ -291,7 +294,10 @@ export function solveBlock<C>(
           fallbackReason = `residual became non-finite at iteration ${it}`;
         } else if (residual > prevResidual) {
           growth += 1;
-          if (growth >= guard.patience) fallbackReason = `residual grew for ${growth} iterations in a row`;
+          const first = mod.residuals[0];
+          if (growth >= guard.patience && residual >= (guard.growth ?? 2) * first) {
+            fallbackReason = `residual grew for ${growth} iterations in a row, to ${(residual / first).toPrecision(3)}× its first value`;
+          }
         } else {
           growth = 0;
         }
