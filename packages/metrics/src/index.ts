@@ -8,3 +8,4 @@ export * from './cost.js';
 export * from './planner.js';
 export * from './quality.js';
 export * from './classifier.js';
+export * from './plan-cache.js';
