@@ -1,0 +1,265 @@
+/**
+ * The sampling worker: owns tfjs, the backend and the model, and answers the
+ * page's requests (protocol.ts) by calling the libraries. TarFlow.sample is
+ * synchronous; running it here keeps the page responsive, and onBlock posts
+ * each finished block to the page as it happens.
+ */
+import { tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
+import { selectBackend } from '@tarflow/backends';
+import { parseSafetensors } from '@tarflow/checkpoint';
+import { modelFromSafetensors, type SampleResult as ModelSampleResult, type TarFlow } from '@tarflow/model';
+import { convergenceMetrics, memoryPlanStore, planStrategyCached, sampleQuality, type Plan } from '@tarflow/metrics';
+import type { Strategy } from '@tarflow/solvers';
+import type {
+  BackendInfo,
+  CompareResult,
+  Images,
+  MetricsResult,
+  ModelInfo,
+  PlanSummary,
+  Progress,
+  Reply,
+  Request,
+  SampleResult,
+  SampleSettings,
+} from './protocol.js';
+
+const port = self as unknown as {
+  postMessage(message: Reply, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent<{ id: number; request: Request }>) => void) | null;
+};
+
+let model: TarFlow | null = null;
+let modelFile: { name: string; bytes: Uint8Array } | null = null;
+let modelVersion = 0;
+/** Raw exact samples of the last sequential run, for CRM/IGM. */
+let exact: { key: string; images: ImageBatch } | null = null;
+/** Plans made in this worker, keyed by weights, backend and options. */
+const plans = memoryPlanStore();
+
+function forgetRuns(): void {
+  exact?.images.dispose();
+  exact = null;
+}
+
+function needModel(): TarFlow {
+  if (!model) throw new Error('no model is loaded');
+  return model;
+}
+
+function images(t: tf.Tensor): Images {
+  // A copy: the page receives its buffer by transfer.
+  return { data: new Float32Array(t.dataSync()), shape: t.shape as Images['shape'] };
+}
+
+/** Identifies the noise, labels and guidance of a run (what the exact samples depend on). */
+function inputsKey(s: SampleSettings): string {
+  return JSON.stringify([modelVersion, tf.getBackend(), s.batch, s.seed, s.labels, s.guidance]);
+}
+
+function summary(plan: Plan, cached: boolean): PlanSummary {
+  const { objective, text, tolerance, blocks, predicted } = plan;
+  return { objective, text, tolerance, blocks, predicted, cached };
+}
+
+function loadBytes(name: string, bytes: Uint8Array): ModelInfo {
+  const file = parseSafetensors(bytes);
+  const next = modelFromSafetensors(file);
+  model?.dispose();
+  forgetRuns();
+  model = next;
+  modelFile = { name, bytes };
+  modelVersion += 1;
+  return {
+    name,
+    bytes: bytes.byteLength,
+    config: next.config,
+    tokens: next.tokens,
+    patchDim: next.patchDim,
+    parameters: next.trainableVariables().reduce((s, v) => s + v.size, 0),
+    metadata: file.metadata,
+  };
+}
+
+class Session {
+  constructor(private readonly id: number) {}
+
+  progress(p: Progress): void {
+    port.postMessage({ id: this.id, kind: 'progress', progress: p });
+  }
+
+  /** The strategy of a run: as given, or planned (and remembered for the same inputs). */
+  strategy(s: SampleSettings, labels: tf.Tensor1D | undefined): { strategy: Strategy; plan?: PlanSummary } {
+    if (s.solver.kind === 'strategy') return { strategy: s.solver.strategy };
+    this.progress({ phase: 'plan', message: `planning for ${s.solver.objective}…` });
+    const { plan, cached } = planStrategyCached(
+      needModel(),
+      {
+        objective: s.solver.objective,
+        batch: s.batch,
+        labels,
+        guidance: s.guidance ?? undefined,
+        onProgress: (message) => this.progress({ phase: 'plan', message: `planning: ${message}` }),
+      },
+      plans,
+    );
+    return { strategy: plan.strategy, plan: summary(plan, cached) };
+  }
+
+  /** One model.sample with progress per block; the caller disposes the result. */
+  sample(s: SampleSettings, strategy: Strategy, phase: string, trace: boolean): ModelSampleResult {
+    const m = needModel();
+    const total = m.blocks.length;
+    // tfjs takes seed 0 for "no seed" (Math.random), so the page's seeds 0, 1, … are tfjs' 1, 2, ….
+    const noise = tf.randomNormal([s.batch, m.tokens, m.patchDim], 0, 1, 'float32', s.seed + 1) as PatchSeq;
+    const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
+    const what = phase === 'sequential' ? 'exact sequential reference' : 'sampling';
+    this.progress({ phase, message: `${what}: block 1 of ${total}…`, done: 0, total });
+    try {
+      return m.sample(noise, {
+        labels,
+        guidance: s.guidance ?? undefined,
+        strategy,
+        trace,
+        onBlock: (k, block) => {
+          const next = k + 1 < total ? ` — block ${k + 2} of ${total}…` : '';
+          this.progress({ phase, message: `${what}: block ${k + 1} of ${total} done${next}`, done: k + 1, total, block });
+        },
+      });
+    } finally {
+      noise.dispose();
+      labels?.dispose();
+    }
+  }
+
+  /** Keeps a run's raw samples as the exact samples of its inputs. */
+  keepExact(s: SampleSettings, raw: ImageBatch): void {
+    exact?.images.dispose();
+    exact = { key: inputsKey(s), images: tf.keep(tf.clone(raw)) };
+  }
+
+  runSample(s: SampleSettings): SampleResult {
+    const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
+    try {
+      const { strategy, plan } = this.strategy(s, labels);
+      const r = this.sample(s, strategy, 'sample', s.trace);
+      try {
+        if (strategy.every((b) => b.kind === 'sequential')) this.keepExact(s, r.images);
+        let shown = r.images;
+        if (s.denoise) {
+          this.progress({ phase: 'denoise', message: 'denoising step…' });
+          shown = needModel().denoise(r.images, labels);
+        }
+        const out: SampleResult = { images: images(shown), denoised: s.denoise, report: r.report };
+        if (shown !== r.images) shown.dispose();
+        if (plan) out.plan = plan;
+        if (r.trace) out.trace = r.trace.map(images);
+        return out;
+      } finally {
+        r.images.dispose();
+        if (r.trace) tf.dispose(r.trace);
+      }
+    } finally {
+      labels?.dispose();
+    }
+  }
+
+  runCompare(s: SampleSettings): CompareResult {
+    const m = needModel();
+    const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
+    try {
+      const { strategy, plan } = this.strategy(s, labels);
+      const seq = this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
+      try {
+        this.keepExact(s, seq.images);
+        const fast = this.sample(s, strategy, 'sample', false);
+        try {
+          const q = sampleQuality({ samples: fast.images, reference: seq.images });
+          const out: CompareResult = {
+            sequential: { images: images(seq.images), report: seq.report },
+            solver: { images: images(fast.images), report: fast.report },
+            meanAbsDiff: q.meanAbsDiff ?? NaN,
+            maxAbsDiff: q.maxAbsDiff ?? NaN,
+          };
+          if (plan) out.solver.plan = plan;
+          return out;
+        } finally {
+          fast.images.dispose();
+        }
+      } finally {
+        seq.images.dispose();
+      }
+    } finally {
+      labels?.dispose();
+    }
+  }
+
+  runMetrics(s: SampleSettings): MetricsResult {
+    const m = needModel();
+    const key = inputsKey(s);
+    const reused = exact?.key === key;
+    if (!reused) {
+      const seq = this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
+      this.keepExact(s, seq.images);
+      seq.images.dispose();
+    }
+    this.progress({ phase: 'metrics', message: 'CRM and IGM: passing the exact samples forward…' });
+    return { metrics: convergenceMetrics(m, exact!.images), reused, batch: s.batch };
+  }
+}
+
+async function handle(id: number, request: Request): Promise<unknown> {
+  const session = new Session(id);
+  switch (request.type) {
+    case 'backend': {
+      // @tarflow/backends' "types" condition describes its Node entry; a browser
+      // bundle runs its browser entry, whose options take `wasmPaths`.
+      const options = { wasmPaths: request.wasmPaths } as unknown as Parameters<typeof selectBackend>[1];
+      let selection;
+      try {
+        selection = await selectBackend(request.preference, options);
+      } catch (e) {
+        const active = tf.getBackend();
+        throw new Error(`${(e as Error).message}${active ? ` (still using ${active})` : ''}`);
+      }
+      // Tensors made on the previous backend are reloaded on this one.
+      if (modelFile) loadBytes(modelFile.name, modelFile.bytes);
+      const info: BackendInfo = { name: selection.name, detail: selection.detail, notes: selection.notes, skipped: selection.skipped };
+      return info;
+    }
+    case 'load':
+      return loadBytes(request.name, new Uint8Array(request.bytes));
+    case 'sample':
+      return session.runSample(request.settings);
+    case 'compare':
+      return session.runCompare(request.settings);
+    case 'metrics':
+      return session.runMetrics(request.settings);
+  }
+}
+
+function transferables(value: unknown, out: Transferable[] = [], seen = new Set<unknown>()): Transferable[] {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return out;
+  seen.add(value);
+  if (ArrayBuffer.isView(value)) {
+    if (value.buffer instanceof ArrayBuffer && !out.includes(value.buffer)) out.push(value.buffer);
+    return out;
+  }
+  for (const v of Object.values(value)) transferables(v, out, seen);
+  return out;
+}
+
+// Requests run one at a time, in order.
+let queue: Promise<void> = Promise.resolve();
+port.onmessage = (e) => {
+  const { id, request } = e.data;
+  queue = queue.then(async () => {
+    try {
+      const result = await handle(id, request);
+      port.postMessage({ id, kind: 'result', result }, transferables(result));
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      port.postMessage({ id, kind: 'error', name: error.name, message: error.message });
+    }
+  });
+};
