@@ -65,6 +65,7 @@ export function compactStrategy(strategy: Strategy): string {
     const tol = tols.size > 1 && b.tolerance !== undefined ? `@${sci(b.tolerance, 0)}` : '';
     return `${core}${b.guess === 'zeros' ? 'z' : ''}${tol}`;
   });
+  if (blocks.every((b) => b === blocks[0])) return `${blocks[0]} on every block${tolText}`;
   return `${blocks.join(' ')}${tolText}`;
 }
 

@@ -1,7 +1,8 @@
 /**
  * A progress bar on stderr for long work: shown when stderr is a terminal,
- * or when --progress asks for it (then also on pipes, redrawn every 2 s);
- * --no-progress hides it. stdout stays clean for --json.
+ * or when --progress asks for it (on a pipe or file it prints a line at most
+ * every 2 s instead of redrawing); --no-progress hides it. stdout stays clean
+ * for --json.
  */
 import cliProgress from 'cli-progress';
 
@@ -24,17 +25,18 @@ const silent: Progress = { start() {}, increment() {}, status() {}, stop() {} };
 
 export function createProgress(enabled: boolean): Progress {
   if (!enabled) return silent;
-  const tty = Boolean(process.stderr.isTTY);
+  return process.stderr.isTTY ? terminalBar() : progressLines();
+}
+
+/** A redrawn bar (cli-progress). The work is synchronous, so it redraws on updates rather than on a timer. */
+function terminalBar(): Progress {
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
       format: '{label} [{bar}] {value}/{total} {duration_formatted} (eta {eta_formatted}) {status}',
       barsize: 24,
-      hideCursor: tty ? true : null,
-      noTTYOutput: !tty,
-      notTTYSchedule: 2000,
+      hideCursor: true,
       etaBuffer: 20,
-      clearOnComplete: false,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -53,6 +55,52 @@ export function createProgress(enabled: boolean): Progress {
     },
     stop() {
       if (running) bar.stop();
+      running = false;
+    },
+  };
+}
+
+/** One line per change, at most every 2 s (and at the end), for logs. */
+function progressLines(): Progress {
+  let label = '';
+  let total = 1;
+  let value = 0;
+  let status = '';
+  let started = 0;
+  let last = 0;
+  let running = false;
+  const print = (force: boolean) => {
+    const now = Date.now();
+    if (!force && now - last < 2000) return;
+    last = now;
+    const width = 24;
+    const done = Math.round((Math.min(value, total) / total) * width);
+    const secs = Math.round((now - started) / 1000);
+    process.stderr.write(`${label} [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${value}/${total} ${secs}s ${status}\n`);
+  };
+  return {
+    start(l, t) {
+      label = l;
+      total = Math.max(t, 1);
+      value = 0;
+      status = '';
+      started = Date.now();
+      running = true;
+      print(true);
+    },
+    increment(n = 1, s) {
+      if (!running) return;
+      value += n;
+      if (s !== undefined) status = s;
+      print(value >= total);
+    },
+    status(text) {
+      if (!running) return;
+      status = text;
+      print(false);
+    },
+    stop() {
+      if (running && value < total) print(true);
       running = false;
     },
   };

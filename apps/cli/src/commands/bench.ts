@@ -50,11 +50,28 @@ export interface BenchFlags extends CommonFlags {
   tokens?: string;
   fdCount?: number;
   memoryBatch?: number;
+  memorySolvers?: string;
   quick?: boolean;
   /** Internal: run the measurements of one backend and write them to `workerOut`. */
   workerBackend?: BackendChoice;
   workerOut?: string;
+  /** Internal: what an earlier backend's worker measured that does not depend on the backend (see Shared). */
+  shared?: string;
 }
+
+/**
+ * What the first backend's worker measures that does not depend on the
+ * backend — which block is toughest (CRM) and the planner's depth-objective
+ * strategy — handed to the other workers instead of being computed again.
+ */
+interface Shared {
+  toughest: { samplingIndex: number; forwardIndex: number; crmShare: number; calibration: string };
+  depthPlan: { strategy: Strategy; planMs: number } | null;
+  backend: string;
+}
+
+/** Solvers of the memory check: the CLI's own, or the planner's depth strategy. */
+const MEMORY_SOLVERS = ['sequential', 'jacobi', 'gs-jacobi', 'planner-depth'] as const;
 
 /** What one backend's worker measures. */
 interface Profile {
@@ -75,14 +92,15 @@ interface Profile {
  * pass an order of magnitude slower than wasm, so it gets smaller batches.
  */
 const PROFILES: Record<string, Profile> = {
-  wasm: { batch: 8, repeats: 3, batches: [1, 8, 32], tokens: [16, 49, 64, 256], fdCount: 64, memorySolvers: ['sequential', 'jacobi'], memoryBatch: 64 },
-  cpu: { batch: 2, repeats: 2, batches: [1, 2, 4], tokens: [16, 49, 64], fdCount: 0, memorySolvers: ['sequential'], memoryBatch: 64 },
+  wasm: { batch: 8, repeats: 3, batches: [1, 8, 32], tokens: [16, 49, 64, 256], fdCount: 32, memorySolvers: ['sequential', 'planner-depth'], memoryBatch: 64 },
+  cpu: { batch: 1, repeats: 2, batches: [], tokens: [16, 49], fdCount: 0, memorySolvers: [], memoryBatch: 64 },
   quick: { batch: 2, repeats: 1, batches: [1, 2], tokens: [16], fdCount: 0, memorySolvers: ['sequential'], memoryBatch: 4 },
 };
 
 function listArg(text: string, flag: string): number[] {
+  if (text.trim() === '') return [];
   const values = text.split(',').map((s) => Number(s.trim()));
-  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < 1)) {
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) {
     throw new UsageError(`${flag} ${text}: expected a comma list of positive integers`);
   }
   return values;
@@ -96,6 +114,12 @@ function profileFor(backend: string, flags: BenchFlags): Profile {
   if (flags.tokens !== undefined) base.tokens = listArg(flags.tokens, '--tokens');
   if (flags.fdCount !== undefined) base.fdCount = flags.fdCount;
   if (flags.memoryBatch !== undefined) base.memoryBatch = flags.memoryBatch;
+  if (flags.memorySolvers !== undefined) {
+    base.memorySolvers = flags.memorySolvers.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    for (const x of base.memorySolvers) {
+      if (!(MEMORY_SOLVERS as readonly string[]).includes(x)) throw new UsageError(`--memory-solvers: unknown solver '${x}' (expected ${MEMORY_SOLVERS.join(', ')})`);
+    }
+  }
   for (const t of base.tokens) {
     if (!Number.isInteger(Math.sqrt(t)) || t < 4) throw new UsageError(`--tokens: ${t} is not a square >= 4 (random models use square images of 2×2 patches)`);
   }
@@ -122,6 +146,8 @@ interface Row {
   tfPeakBytes: number;
   maxRssBytes: number;
   planMs?: number;
+  /** Set when the strategy was planned by another backend's worker (depth plans do not depend on the backend). */
+  plannedOn?: string;
 }
 
 interface ScalingRow {
@@ -149,13 +175,15 @@ interface MemoryRow {
 interface WorkerResult {
   backend: string;
   profile: Profile;
-  model: { source: string; description: string; tokens: number; blocks: number; conditional: boolean; guidance: GuidanceSettings | null };
-  toughest: { samplingIndex: number; forwardIndex: number; crmShare: number; calibration: string };
+  model: { source: string; hash: string; description: string; tokens: number; blocks: number; conditional: boolean; guidance: GuidanceSettings | null };
   sideBySide: Row[];
+  shared: Shared;
   fdReal?: { count: number; floor: number; reference: string };
   batchScaling: ScalingRow[];
   tokenScaling: ScalingRow[];
   memory: MemoryRow[];
+  /** Wall time of each part of the worker. */
+  phases: Record<string, number>;
   totalMs: number;
 }
 
@@ -175,32 +203,77 @@ function cycleLabels(model: TarFlow, n: number): tf.Tensor1D | undefined {
   return K > 0 ? tf.tensor1d(Array.from({ length: n }, (_, i) => i % K), 'int32') : undefined;
 }
 
-/** Times `strategy` on fixed noise: one profiled warm-up (peak tfjs bytes), then `repeats` timed runs. */
-async function timeStrategy(
+/**
+ * The high-water mark of tfjs tensor bytes (what `tf.memory().numBytes`
+ * counts, model weights included) over a span of work. `tf.profile` reports
+ * the same figure but keeps a record of every kernel and fails on runs of
+ * more than about 10⁵ kernels, which long sequential runs reach; this follows
+ * the engine's byte counter through an accessor instead.
+ */
+function watchTensorBytes(): { reset(): void; peak(): number } {
+  const state = tf.engine().state as unknown as { numBytes: number };
+  let current = state.numBytes;
+  let peak = current;
+  Object.defineProperty(state, 'numBytes', {
+    configurable: true,
+    enumerable: true,
+    get: () => current,
+    set: (v: number) => {
+      current = v;
+      if (v > peak) peak = v;
+    },
+  });
+  return {
+    reset: () => {
+      peak = current;
+    },
+    peak: () => peak,
+  };
+}
+
+interface Timed {
+  times: number[];
+  images: ImageBatch;
+  depth: number;
+  sequentialDepth: number;
+  fallbacks: number;
+}
+
+/** Runs `strategy` on fixed noise `runs` times, keeping the last images. */
+function timeStrategy(
   model: TarFlow,
   noise: tf.Tensor3D,
   labels: tf.Tensor1D | undefined,
   strategy: Strategy,
-  repeats: number,
-  guidance?: GuidanceSettings,
-): Promise<{ times: number[]; images: ImageBatch; depth: number; sequentialDepth: number; fallbacks: number; peakBytes: number }> {
-  let warm: ImageBatch | null = null;
-  const info = await tf.profile(() => {
-    warm = model.sample(noise, { labels, strategy, guidance }).images;
-    return warm;
-  });
-  (warm as ImageBatch | null)?.dispose();
+  options: { runs: number; guidance?: GuidanceSettings },
+): Timed {
   const times: number[] = [];
-  let last: { images: ImageBatch; depth: number; sequentialDepth: number; fallbacks: number } | null = null;
-  for (let i = 0; i < repeats; i++) {
+  let last: Omit<Timed, 'times'> | null = null;
+  for (let i = 0; i < options.runs; i++) {
     const t0 = performance.now();
-    const r = model.sample(noise, { labels, strategy, guidance });
+    const r = model.sample(noise, { labels, strategy, guidance: options.guidance });
     r.images.dataSync();
     times.push(performance.now() - t0);
     last?.images.dispose();
     last = { images: r.images, depth: r.report.depth, sequentialDepth: r.report.sequentialDepth, fallbacks: r.report.fallbacks };
   }
-  return { times, ...last!, peakBytes: info.peakBytes };
+  return { times, ...last! };
+}
+
+/** A scaling-table row of `solver` against the sequential run `seq` of the same size. */
+function scalingRow(label: string, size: number, solver: string, r: Timed, seq: Timed): ScalingRow {
+  const wallMs = median(r.times);
+  return {
+    label,
+    size,
+    solver,
+    wallMs,
+    depth: r.depth,
+    sequentialDepth: r.sequentialDepth,
+    speedup: median(seq.times) / wallMs,
+    depthReduction: r.sequentialDepth / Math.max(1, r.depth),
+    meanAbsDiff: r === seq ? 0 : meanMaxDiff(r.images, seq.images).mean,
+  };
 }
 
 /** A randomly initialised model with T tokens whose proj_out is random too, so that no block is the identity. */
@@ -271,6 +344,31 @@ async function fdSetup(model: TarFlow, count: number, progress: Progress): Promi
   return { features, real, floor, dispose: () => classifier.dispose() };
 }
 
+/** The block with the largest CRM on a calibration batch: MNIST test digits for MNIST-shaped models, else exact samples. */
+function toughestBlock(
+  model: TarFlow,
+  noise: tf.Tensor3D,
+  labels: tf.Tensor1D | undefined,
+  guidance: GuidanceSettings | undefined,
+  log: (m: string) => void,
+): Shared['toughest'] {
+  log('CRM of each block');
+  let calibration: ImageBatch;
+  let what: string;
+  if (model.config.in_channels === 1 && model.config.img_size === 28) {
+    const ds = loadDataset('mnist', { split: 'test', limit: 64 });
+    calibration = tf.tensor4d(ds.images, [ds.count, 1, 28, 28]);
+    what = `${ds.count} MNIST test digits`;
+  } else {
+    calibration = model.sample(noise, { labels, guidance }).images;
+    what = `${noise.shape[0]} exact samples`;
+  }
+  const metrics = convergenceMetrics(model, calibration);
+  calibration.dispose();
+  const tough = metrics.blocks.reduce((a, b) => (b.crm > a.crm ? b : a));
+  return { samplingIndex: tough.samplingIndex, forwardIndex: tough.forwardIndex, crmShare: tough.crmShare, calibration: what };
+}
+
 async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promise<WorkerResult> {
   const t0 = performance.now();
   const backend = await useBackend(backendChoice);
@@ -278,65 +376,57 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
   const progress = createProgress(progressEnabled(flags.progress));
   const source: ModelSource = await loadModelSource(flags.checkpoint);
   const { model } = source;
+  const bytes = watchTensorBytes();
+  const phases: Record<string, number> = {};
+  let phaseStart = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = now - phaseStart;
+    phaseStart = now;
+  };
   const B = profile.batch;
   // The embedded model is sampled as it is meant to be, with its recommended guidance.
   const guidance: GuidanceSettings | undefined = source.name === 'default' ? { ...DEFAULT_MODEL_SAMPLING.guidance } : undefined;
   const log = (m: string) => progress.status(`${backend}: ${m}`);
-  const steps = 5 + profile.batches.length * 3 + profile.tokens.length * 3;
-  progress.start(`bench ${backend}`, steps);
+  progress.start(`bench ${backend}`, 5 + profile.batches.length * 3 + profile.tokens.length * 3 + profile.memorySolvers.length);
   try {
-    // ---- the toughest block, from CRM on a calibration batch
-    log('CRM of each block');
-    const isMnist = model.config.in_channels === 1 && model.config.img_size === 28;
-    let calibration: ImageBatch;
-    let calibrationWhat: string;
     const noise = seededNoise(0, Array.from({ length: B }, (_, i) => i), model.tokens, model.patchDim);
     const labels = cycleLabels(model, B);
-    if (isMnist) {
-      const ds = loadDataset('mnist', { split: 'test', limit: 64 });
-      calibration = tf.tensor4d(ds.images, [ds.count, 1, 28, 28]);
-      calibrationWhat = `${ds.count} MNIST test digits`;
-    } else {
-      calibration = model.sample(noise, { labels, guidance }).images;
-      calibrationWhat = `${B} exact samples`;
-    }
-    const metrics = convergenceMetrics(model, calibration);
-    calibration.dispose();
-    const tough = metrics.blocks.reduce((a, b) => (b.crm > a.crm ? b : a));
-
-    // ---- side by side
+    const given = flags.shared ? (JSON.parse(await readFile(flags.shared, 'utf8')) as Shared) : null;
+    const toughest = given?.toughest ?? toughestBlock(model, noise, labels, guidance, log);
     const fd = await fdSetup(model, profile.fdCount, progress);
     const fdNoise = fd ? seededNoise(1, Array.from({ length: profile.fdCount }, (_, i) => i), model.tokens, model.patchDim) : null;
     const fdLabels = fd ? cycleLabels(model, profile.fdCount) : undefined;
+    log('warm-up');
+    model.sample(noise, { labels, guidance }).images.dispose();
+    phase('setup');
+
+    // ---- side by side
+    const reusedPlan = given?.depthPlan ?? null;
     const candidates: Array<{ name: string; strategy?: Strategy; objective?: Objective }> = [
       { name: 'sequential', strategy: sequentialEverywhere(model) },
       { name: `Jacobi (tol ${sci(DEFAULT_TOLERANCE, 0)})`, strategy: jacobiEverywhere(model) },
-      { name: 'hand: GS-Jacobi on the toughest block', strategy: handStrategy(model, tough.samplingIndex) },
-      { name: 'planner, objective depth', objective: 'depth' },
+      { name: 'hand: GS-Jacobi on the toughest block', strategy: handStrategy(model, toughest.samplingIndex) },
+      { name: 'planner, objective depth', ...(reusedPlan ? { strategy: reusedPlan.strategy } : { objective: 'depth' as const }) },
       { name: 'planner, objective time', objective: 'time' },
     ];
     const rows: Row[] = [];
     let reference: ImageBatch | null = null;
-    let plannedDepth: Strategy | null = null;
+    let depthPlan: Shared['depthPlan'] = reusedPlan;
     for (const c of candidates) {
       let strategy = c.strategy!;
-      let text = c.strategy ? compactStrategy(c.strategy) : '';
       let planMs: number | undefined;
+      let plannedOn: string | undefined;
       if (c.objective) {
         log(`planning (objective ${c.objective})`);
         const p0 = performance.now();
-        const plan = planStrategy(model, { objective: c.objective, batch: B, guidance, seed: 1234 });
+        strategy = planStrategy(model, { objective: c.objective, batch: B, guidance, seed: 1234 }).strategy;
         planMs = performance.now() - p0;
-        strategy = plan.strategy;
-        text = compactStrategy(plan.strategy);
-        if (c.objective === 'depth') plannedDepth = strategy;
+        if (c.objective === 'depth') depthPlan = { strategy, planMs };
+      } else if (reusedPlan && c.strategy === reusedPlan.strategy) {
+        planMs = reusedPlan.planMs;
+        plannedOn = given!.backend;
       }
-      log(`timing ${c.name}`);
-      const t = await timeStrategy(model, noise, labels, strategy, profile.repeats, guidance);
-      const wall = median(t.times);
-      if (!reference) reference = tf.keep(tf.clone(t.images));
-      const diff = meanMaxDiff(t.images, reference);
-      t.images.dispose();
       let fdValue: number | undefined;
       if (fd && fdNoise) {
         log(`FD of ${c.name} (${profile.fdCount} samples)`);
@@ -344,70 +434,62 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
         fdValue = frechetFromStats(featureStats(s, fd.features), fd.real);
         s.dispose();
       }
-      const seqWall = rows[0]?.wallMs ?? wall;
+      log(`timing ${c.name}`);
+      bytes.reset();
+      const t = timeStrategy(model, noise, labels, strategy, { runs: profile.repeats, guidance });
+      if (!reference) reference = tf.keep(tf.clone(t.images));
+      const diff = meanMaxDiff(t.images, reference);
+      t.images.dispose();
+      const wall = median(t.times);
       rows.push({
         name: c.name,
-        strategy: text,
+        strategy: compactStrategy(strategy),
         wallMs: wall,
         times: t.times,
         depth: t.depth,
         sequentialDepth: t.sequentialDepth,
         fallbacks: t.fallbacks,
-        speedup: seqWall / wall,
+        speedup: (rows[0]?.wallMs ?? wall) / wall,
         depthReduction: t.sequentialDepth / Math.max(1, t.depth),
         meanAbsDiff: diff.mean,
         maxAbsDiff: diff.max,
         fd: fdValue,
-        tfPeakBytes: t.peakBytes,
+        tfPeakBytes: bytes.peak(),
         maxRssBytes: maxRss(),
         planMs,
+        plannedOn,
       });
       progress.increment();
     }
     reference?.dispose();
-    noise.dispose();
-    labels?.dispose();
-    fdNoise?.dispose();
-    fdLabels?.dispose();
+    tf.dispose([noise, ...(labels ? [labels] : []), ...(fdNoise ? [fdNoise] : []), ...(fdLabels ? [fdLabels] : [])]);
     const fdReal = fd ? { count: profile.fdCount, floor: fd.floor, reference: '1000 MNIST test digits' } : undefined;
     fd?.dispose();
+    phase('side by side');
 
-    // ---- speed-up against batch size (default model)
-    const scalingRepeats = Math.max(1, profile.repeats - 1);
+    // ---- speed-up against batch size (same model); one timed run per row
+    const once = { runs: 1 };
     const batchScaling: ScalingRow[] = [];
-    const solvers: Array<{ solver: string; strategy: Strategy }> = [
+    const solvers = [
       { solver: 'jacobi', strategy: jacobiEverywhere(model) },
-      ...(plannedDepth ? [{ solver: 'planner (depth)', strategy: plannedDepth }] : []),
+      ...(depthPlan ? [{ solver: 'planner (depth)', strategy: depthPlan.strategy }] : []),
     ];
     for (const b of profile.batches) {
       log(`batch ${b}`);
       const n = seededNoise(0, Array.from({ length: b }, (_, i) => i), model.tokens, model.patchDim);
       const l = cycleLabels(model, b);
-      const seq = await timeStrategy(model, n, l, sequentialEverywhere(model), scalingRepeats, guidance);
-      const seqWall = median(seq.times);
-      batchScaling.push({ label: 'batch', size: b, solver: 'sequential', wallMs: seqWall, depth: seq.depth, sequentialDepth: seq.sequentialDepth, speedup: 1, depthReduction: 1, meanAbsDiff: 0 });
+      const seq = timeStrategy(model, n, l, sequentialEverywhere(model), { ...once, guidance });
+      batchScaling.push(scalingRow('batch', b, 'sequential', seq, seq));
       progress.increment();
       for (const s of solvers) {
-        const r = await timeStrategy(model, n, l, s.strategy, scalingRepeats, guidance);
-        const wall = median(r.times);
-        batchScaling.push({
-          label: 'batch',
-          size: b,
-          solver: s.solver,
-          wallMs: wall,
-          depth: r.depth,
-          sequentialDepth: r.sequentialDepth,
-          speedup: seqWall / wall,
-          depthReduction: r.sequentialDepth / Math.max(1, r.depth),
-          meanAbsDiff: meanMaxDiff(r.images, seq.images).mean,
-        });
+        const r = timeStrategy(model, n, l, s.strategy, { ...once, guidance });
+        batchScaling.push(scalingRow('batch', b, s.solver, r, seq));
         r.images.dispose();
         progress.increment();
       }
-      seq.images.dispose();
-      n.dispose();
-      l?.dispose();
+      tf.dispose([seq.images, n, ...(l ? [l] : [])]);
     }
+    phase('batch scaling');
 
     // ---- speed-up against sequence length (random models)
     const tokenScaling: ScalingRow[] = [];
@@ -415,9 +497,8 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
       log(`random model, T = ${T}`);
       const m = randomModel(T, 7);
       const n = seededNoise(0, Array.from({ length: B }, (_, i) => i), m.tokens, m.patchDim);
-      const seq = await timeStrategy(m, n, undefined, sequentialEverywhere(m), scalingRepeats);
-      const seqWall = median(seq.times);
-      tokenScaling.push({ label: 'T', size: T, solver: 'sequential', wallMs: seqWall, depth: seq.depth, sequentialDepth: seq.sequentialDepth, speedup: 1, depthReduction: 1, meanAbsDiff: 0 });
+      const seq = timeStrategy(m, n, undefined, sequentialEverywhere(m), once);
+      tokenScaling.push(scalingRow('T', T, 'sequential', seq, seq));
       progress.increment();
       const G = Math.min(4, T - 1);
       const gs: Strategy = m.blocks.map(() => ({ kind: 'jacobi', modules: G, maxIterations: Math.ceil((T - 1) / G), tolerance: DEFAULT_TOLERANCE }));
@@ -425,45 +506,49 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
         { solver: 'jacobi', strategy: jacobiEverywhere(m) },
         { solver: `gs-jacobi G=${G} (all blocks)`, strategy: gs },
       ]) {
-        const r = await timeStrategy(m, n, undefined, s.strategy, scalingRepeats);
-        const wall = median(r.times);
-        tokenScaling.push({
-          label: 'T',
-          size: T,
-          solver: s.solver,
-          wallMs: wall,
-          depth: r.depth,
-          sequentialDepth: r.sequentialDepth,
-          speedup: seqWall / wall,
-          depthReduction: r.sequentialDepth / Math.max(1, r.depth),
-          meanAbsDiff: meanMaxDiff(r.images, seq.images).mean,
-        });
+        const r = timeStrategy(m, n, undefined, s.strategy, once);
+        tokenScaling.push(scalingRow('T', T, s.solver, r, seq));
         r.images.dispose();
         progress.increment();
       }
-      seq.images.dispose();
-      n.dispose();
+      tf.dispose([seq.images, n]);
       m.dispose();
     }
-    progress.stop();
+    phase('sequence-length scaling');
 
     // ---- memory: a batch of `memoryBatch` in a fresh process per solver
-    const memory: MemoryRow[] = [];
-    for (const solver of profile.memorySolvers) {
-      note(`bench ${backend}: memory check, ${solver}, batch ${profile.memoryBatch}`);
-      memory.push(await memoryCheck(backend, solver, profile.memoryBatch, flags.checkpoint));
-    }
+    // The processes run side by side: peak RSS is per process, and the wall times are not reported as speeds.
+    log(`memory check: ${profile.memorySolvers.join(', ')}, batch ${profile.memoryBatch} (separate processes)`);
+    const memory = await Promise.all(
+      profile.memorySolvers.map(async (solver) => {
+        const strategy = solver === 'planner-depth' ? depthPlan?.strategy : undefined;
+        const row = await memoryCheck(backend, solver, strategy, profile.memoryBatch, flags.checkpoint);
+        progress.increment();
+        return row;
+      }),
+    );
+    phase('memory check');
+    progress.stop();
 
     return {
       backend,
       profile,
-      model: { source: source.name, description: describeModel(source), tokens: model.tokens, blocks: model.blocks.length, conditional: model.config.num_classes > 0, guidance: guidance ?? null },
-      toughest: { samplingIndex: tough.samplingIndex, forwardIndex: tough.forwardIndex, crmShare: tough.crmShare, calibration: calibrationWhat },
+      model: {
+        source: source.name,
+        hash: source.hash,
+        description: describeModel(source),
+        tokens: model.tokens,
+        blocks: model.blocks.length,
+        conditional: model.config.num_classes > 0,
+        guidance: guidance ?? null,
+      },
       sideBySide: rows,
+      shared: { toughest, depthPlan, backend: given?.backend ?? backend },
       fdReal,
       batchScaling,
       tokenScaling,
       memory,
+      phases,
       totalMs: performance.now() - t0,
     };
   } finally {
@@ -476,24 +561,27 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
 
 const BIN = fileURLToPath(new URL('../bin/tarflow.js', import.meta.url));
 
-function runChild(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * Runs `tarflow …` in a child process. With `shareStderr` the child writes to
+ * this process's stderr directly (so a worker's progress bar sees the
+ * terminal); otherwise its stderr is collected for error messages.
+ */
+function runChild(args: string[], shareStderr = false): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', shareStderr ? 'inherit' : 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      process.stderr.write(d);
-    });
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
   });
 }
 
 /** Samples a batch in a fresh `tarflow sample` process and reads its peak RSS from the JSON report. */
-async function memoryCheck(backend: string, solver: string, batch: number, checkpoint?: string): Promise<MemoryRow> {
-  const args = ['sample', '--batch', String(batch), '--chunk', String(batch), '--solver', solver, '--backend', backend, '--json', '--no-progress'];
+async function memoryCheck(backend: string, solver: string, strategy: Strategy | undefined, batch: number, checkpoint?: string): Promise<MemoryRow> {
+  const how = solver === 'planner-depth' ? ['--strategy', JSON.stringify(strategy ?? [])] : ['--solver', solver];
+  const args = ['sample', '--batch', String(batch), '--chunk', String(batch), ...how, '--backend', backend, '--json', '--no-progress'];
   if (checkpoint) args.push('--checkpoint', checkpoint);
   const r = await runChild(args);
   if (r.code !== 0) return { solver, batch, maxRssBytes: NaN, wallMs: NaN, depth: NaN, ok: false, error: r.stderr.trim().split('\n').pop() };
@@ -507,7 +595,7 @@ function sideBySideTable(r: WorkerResult): string {
   const withFd = r.sideBySide.some((x) => x.fd !== undefined);
   const headers = ['strategy', 'notation', 'wall (median)', 'depth', 'speed-up (wall)', 'depth reduction', 'mean \\|Δ\\| vs seq', 'max \\|Δ\\|', ...(withFd ? ['FD'] : []), 'fallbacks', 'tfjs peak', 'RSS high-water'];
   const rows = r.sideBySide.map((x) => [
-    x.name,
+    x.plannedOn ? `${x.name} (planned on ${x.plannedOn})` : x.name,
     `\`${x.strategy.replace(/\|/g, '\\|')}\``,
     ms(x.wallMs),
     `${x.depth} / ${x.sequentialDepth}`,
@@ -568,25 +656,34 @@ function section(r: WorkerResult): string {
     '',
     `Model: ${r.model.description}. Batch ${p.batch}${r.model.conditional ? ', classes in turn' : ''}` +
       `${r.model.guidance ? `, classifier-free guidance ${r.model.guidance.scale} (the model's recommended setting; every step evaluates both branches)` : ''}; ` +
-      `wall time is the median of ${p.repeats} run${p.repeats > 1 ? 's' : ''} after a warm-up. ` +
-      `The toughest block (largest CRM on ${r.toughest.calibration}) is sampling index ${r.toughest.samplingIndex} (forward ${r.toughest.forwardIndex}, ${(r.toughest.crmShare * 100).toFixed(0)}% of the summed CRM). ` +
-      `This backend's measurements took ${ms(r.totalMs)}.`,
+      `wall time is the median of ${p.repeats} run${p.repeats > 1 ? 's' : ''}, after a warm-up run${r.fdReal ? ' and the FD batch' : ''}. ` +
+      `The toughest block (largest CRM on ${r.shared.toughest.calibration}${r.shared.backend !== r.backend ? `, measured on ${r.shared.backend}` : ''}) is sampling index ${r.shared.toughest.samplingIndex} ` +
+      `(forward ${r.shared.toughest.forwardIndex}, ${(r.shared.toughest.crmShare * 100).toFixed(0)}% of the summed CRM). ` +
+      `This backend's measurements took ${ms(r.totalMs)} (${Object.entries(r.phases).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}).`,
     '',
     sideBySideTable(r),
     '',
     verdict +
       (timePlan ? ` The planner's \`time\` objective, which times this backend, chose \`${timePlan.strategy}\`.` : '') +
-      (planning.length ? ` Planning took ${planning.map((x) => `${ms(x.planMs!)} (${x.name.replace('planner, ', '')})`).join(' and ')}.` : ''),
+      (planning.length
+        ? ` Planning took ${planning.map((x) => `${ms(x.planMs!)} (${x.name.replace('planner, ', '')}${x.plannedOn ? `, on ${x.plannedOn}; a depth plan does not depend on the backend, so it is reused here` : ''})`).join(' and ')}.`
+        : ''),
     ...(r.fdReal
       ? ['', `FD is the Fréchet distance of the MNIST classifier's features of ${r.fdReal.count} samples per strategy to those of ${r.fdReal.reference}. With so few samples it is biased upwards — ${r.fdReal.count} real test digits score ${r.fdReal.floor.toFixed(2)} — so compare rows with each other, not with published FIDs.`]
       : []),
     '',
     `### Speed-up against batch size (same model)`,
     '',
-    scalingTable(r.batchScaling, 'batch'),
-    '',
-    `Wall-time speed-up over the sequential loop by batch: ${batchSolvers.map((s) => `${s} ${speedupTrend(r.batchScaling, s)}`).join('; ')}. ` +
-      'The arithmetic of a parallel pass grows with the batch while the sequential loop\'s per-step overhead does not, so on a CPU the iterative solvers lose ground as the batch grows; the depth does not depend on the batch beyond the slowest sample\'s convergence.',
+    ...(r.batchScaling.length
+      ? [
+          'One timed run per row, after the runs above.',
+          '',
+          scalingTable(r.batchScaling, 'batch'),
+          '',
+          `Wall-time speed-up over the sequential loop by batch: ${batchSolvers.map((s) => `${s} ${speedupTrend(r.batchScaling, s)}`).join('; ')}. ` +
+            'The arithmetic of a parallel pass grows with the batch while the sequential loop\'s per-step overhead does not, so on a CPU the iterative solvers lose ground as the batch grows; the depth does not depend on the batch beyond the slowest sample\'s convergence.',
+        ]
+      : [`Not run on \`${r.backend}\` (time budget); see the wasm section (\`--batches 1,2,4\` runs it here).`]),
     '',
     `### Speed-up against sequence length (random models)`,
     '',
@@ -600,9 +697,13 @@ function section(r: WorkerResult): string {
     '',
     `### Memory: a batch of ${p.memoryBatch} from the ${r.model.source === 'default' ? 'default model' : 'model'}`,
     '',
-    'Each row is a fresh `tarflow sample --batch ' + p.memoryBatch + ' --chunk ' + p.memoryBatch + ' --json` process (one model call for the whole batch); peak RSS is its `process.resourceUsage().maxRSS`.',
-    '',
-    memoryTable(r.memory),
+    ...(r.memory.length
+      ? [
+          'Each row is a fresh `tarflow sample --batch ' + p.memoryBatch + ' --chunk ' + p.memoryBatch + ' --json` process (one model call for the whole batch); peak RSS is its `process.resourceUsage().maxRSS`.',
+          '',
+          memoryTable(r.memory),
+        ]
+      : [`Not run on \`${r.backend}\`: a batch of ${p.memoryBatch} takes minutes on this backend; see the wasm section (\`--memory-solvers sequential\` runs it here).`]),
   ].join('\n');
 }
 
@@ -663,12 +764,21 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
       if (flags.quick) args.push('--quick');
       if (flags.progress === true) args.push('--progress');
       if (flags.progress === false) args.push('--no-progress');
-      for (const [key, flag] of [['repeats', '--repeats'], ['batch', '--batch'], ['batches', '--batches'], ['tokens', '--tokens'], ['fdCount', '--fd-count'], ['memoryBatch', '--memory-batch']] as const) {
+      if (results.length > 0) {
+        const sharedFile = join(dir, 'shared.json');
+        await writeFile(sharedFile, JSON.stringify(results[0].shared));
+        args.push('--shared', sharedFile);
+      }
+      const passed = [
+        ['repeats', '--repeats'], ['batch', '--batch'], ['batches', '--batches'], ['tokens', '--tokens'],
+        ['fdCount', '--fd-count'], ['memoryBatch', '--memory-batch'], ['memorySolvers', '--memory-solvers'],
+      ] as const;
+      for (const [key, flag] of passed) {
         if (flags[key] !== undefined) args.push(flag, String(flags[key]));
       }
       note(`bench: measuring on ${b} (a separate process)`);
-      const r = await runChild(args);
-      if (r.code !== 0) throw new CliError(`bench worker for ${b} failed (exit ${r.code})`);
+      const r = await runChild(args, true);
+      if (r.code !== 0) throw new CliError(`bench worker for ${b} failed (exit ${r.code}; its error is above)`);
       results.push(JSON.parse(await readFile(file, 'utf8')) as WorkerResult);
     }
   } catch (e) {

@@ -130,6 +130,37 @@ async function readInputs(flags: SampleFlags, model: TarFlow): Promise<Inputs> {
   return { total, noise, noiseHash, labels, labelsWhat };
 }
 
+/**
+ * Samples per denoising step. The step's gradient keeps every layer's
+ * activations, so it needs far more memory than sampling (a batch of 64 from
+ * the default model peaks above 2 GiB in one step); it is taken in parts.
+ * The step acts on each sample alone — its loss is a mean over the batch and
+ * its rate noise_std² · numel(x) scales with the batch — so the parts give
+ * the same images up to float rounding.
+ */
+export const DENOISE_BATCH = 8;
+
+function denoiseInParts(model: TarFlow, images: ImageBatch, labels: tf.Tensor1D | undefined): ImageBatch {
+  const B = images.shape[0];
+  if (B <= DENOISE_BATCH) return model.denoise(images, labels);
+  const parts: ImageBatch[] = [];
+  try {
+    for (let a = 0; a < B; a += DENOISE_BATCH) {
+      const n = Math.min(DENOISE_BATCH, B - a);
+      const x = tf.slice(images, a, n) as ImageBatch;
+      const l = labels ? (tf.slice(labels, a, n) as tf.Tensor1D) : undefined;
+      try {
+        parts.push(model.denoise(x, l));
+      } finally {
+        tf.dispose([x, ...(l ? [l] : [])]);
+      }
+    }
+    return tf.concat(parts, 0) as ImageBatch;
+  } finally {
+    tf.dispose(parts);
+  }
+}
+
 export interface SampleRun {
   images: Float32Array;
   shape: number[];
@@ -191,7 +222,7 @@ export function sampleRange(
       });
       let out: ImageBatch = r.images;
       if (opts.denoise) {
-        out = model.denoise(r.images, labels);
+        out = denoiseInParts(model, r.images, labels);
         r.images.dispose();
       }
       images.set(out.dataSync() as Float32Array, (a - opts.start) * per);
