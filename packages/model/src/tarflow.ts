@@ -8,7 +8,11 @@
 import { tf, assertImageBatch, assertPatchSeq, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
 import {
   guidedMap,
-  solveBlock,
+  runAsync,
+  runSync,
+  readScalar,
+  solveBlockSteps,
+  type ReadSteps,
   summarizeReports,
   validateStrategy,
   type BlockReport,
@@ -405,8 +409,22 @@ export class TarFlow {
    * the default is the exact sequential inverse.
    */
   sample(noise: PatchSeq, options: SampleOptions = {}): SampleResult {
+    return runSync(this.sampleSteps(noise, options));
+  }
+
+  /**
+   * `sample` with asynchronous device reads: the way to sample on WebGPU in
+   * browsers (which cannot read synchronously), and a way to keep a page
+   * responsive — the event loop runs at every read.
+   */
+  sampleAsync(noise: PatchSeq, options: SampleOptions = {}): Promise<SampleResult> {
+    return runAsync(this.sampleSteps(noise, options));
+  }
+
+  /** The steps of `sample`, yielding each scalar it reads (see @tarflow/solvers' runSync / runAsync). */
+  *sampleSteps(noise: PatchSeq, options: SampleOptions = {}): ReadSteps<SampleResult> {
     assertPatchSeq(noise, 'noise', null, this.tokens, this.patchDim);
-    this.checkLabels(options.labels, noise.shape[0]);
+    yield* this.labelSteps(options.labels, noise.shape[0]);
     const strategy = validateStrategy(
       options.strategy ?? this.blocks.map(() => ({ kind: 'sequential' })),
       this.blocks.length,
@@ -424,7 +442,7 @@ export class TarFlow {
         const zp = tf.tidy(() => tf.clone(this.permute(x, block))) as PatchSeq;
         let solved: { x: PatchSeq; report: BlockReport };
         try {
-          solved = solveBlock(map, zp, strategy[k], options);
+          solved = yield* solveBlockSteps(map, zp, strategy[k], options);
         } finally {
           zp.dispose();
         }
@@ -450,18 +468,25 @@ export class TarFlow {
   // ---------------------------------------------------------------- misc
 
   private checkLabels(labels: tf.Tensor1D | undefined, batch: number): void {
+    runSync(this.labelSteps(labels, batch));
+  }
+
+  /** Checks labels: shape [batch], int32, every value −1 or a class of the model (reads min and max). */
+  private *labelSteps(labels: tf.Tensor1D | undefined, batch: number): ReadSteps<void> {
     if (!labels) return;
     if (labels.rank !== 1 || labels.shape[0] !== batch) {
       throw new Error(`labels: expected shape [${batch}], got [${labels.shape.join(', ')}]`);
     }
     if (labels.dtype !== 'int32') throw new Error(`labels: expected int32, got ${labels.dtype}`);
     const K = this.config.num_classes;
-    const bad = Array.from(labels.dataSync()).filter((l) => l < -1 || l >= Math.max(K, 0) || (K === 0 && l !== -1));
-    if (bad.length > 0) {
+    const lo = yield* readScalar(tf.min(labels));
+    const hi = yield* readScalar(tf.max(labels));
+    const bad = lo < -1 ? lo : K === 0 && hi !== -1 ? hi : hi >= K && K > 0 ? hi : null;
+    if (bad !== null) {
       throw new Error(
         K === 0
-          ? `labels: this model is unconditional (num_classes 0); only -1 is allowed, got ${bad[0]}`
-          : `labels: unknown label ${bad[0]} (this model has classes 0…${K - 1}; -1 means unconditional)`,
+          ? `labels: this model is unconditional (num_classes 0); only -1 is allowed, got ${bad}`
+          : `labels: unknown label ${bad} (this model has classes 0…${K - 1}; -1 means unconditional)`,
       );
     }
   }

@@ -80,8 +80,57 @@ function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
 
-function isFinite(t: tf.Tensor): boolean {
-  return tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
+/**
+ * Solvers are written as generators that yield each scalar they must read
+ * from the device (a residual, a finiteness check) and receive its value back.
+ * `runSync` answers with dataSync(), `runAsync` with `await data()` — the
+ * only way to read on WebGPU in browsers — so the logic exists once.
+ */
+export type ReadSteps<R> = Generator<tf.Tensor, R, number>;
+
+/** Yields a scalar tensor for reading (and disposes it afterwards). */
+export function* readScalar(t: tf.Tensor): ReadSteps<number> {
+  try {
+    return yield t;
+  } finally {
+    t.dispose();
+  }
+}
+
+function* allFinite(t: tf.Tensor): ReadSteps<boolean> {
+  return (yield* readScalar(tf.tidy(() => tf.cast(tf.all(tf.isFinite(t)), 'float32')))) === 1;
+}
+
+/** Drives solver steps with synchronous reads; each yielded tensor is read, then disposed. */
+export function runSync<R>(steps: ReadSteps<R>): R {
+  let r = steps.next();
+  try {
+    while (!r.done) {
+      const value = r.value.dataSync()[0];
+      r.value.dispose();
+      r = steps.next(value);
+    }
+  } catch (e) {
+    steps.return(undefined as never);
+    throw e;
+  }
+  return r.value;
+}
+
+/** Drives solver steps with asynchronous reads (WebGPU in browsers, or to keep a page responsive). */
+export async function runAsync<R>(steps: ReadSteps<R>): Promise<R> {
+  let r = steps.next();
+  try {
+    while (!r.done) {
+      const value = (await r.value.data())[0];
+      r.value.dispose();
+      r = steps.next(value);
+    }
+  } catch (e) {
+    steps.return(undefined as never);
+    throw e;
+  }
+  return r.value;
 }
 
 /** Applies one affine update: exp(logScale) * z + shift. */
@@ -186,6 +235,26 @@ export function solveBlock<C>(
   strategy: BlockStrategy,
   options: SolveOptions = {},
 ): { x: PatchSeq; report: BlockReport } {
+  return runSync(solveBlockSteps(map, z, strategy, options));
+}
+
+/** solveBlock with asynchronous device reads. */
+export function solveBlockAsync<C>(
+  map: CausalAffineMap<C>,
+  z: PatchSeq,
+  strategy: BlockStrategy,
+  options: SolveOptions = {},
+): Promise<{ x: PatchSeq; report: BlockReport }> {
+  return runAsync(solveBlockSteps(map, z, strategy, options));
+}
+
+/** The steps of solveBlock, yielding each scalar it reads (see runSync / runAsync). */
+export function* solveBlockSteps<C>(
+  map: CausalAffineMap<C>,
+  z: PatchSeq,
+  strategy: BlockStrategy,
+  options: SolveOptions = {},
+): ReadSteps<{ x: PatchSeq; report: BlockReport }> {
   const t0 = now();
   const T = map.tokens;
   const [B, Tz, D] = z.shape;
@@ -204,7 +273,7 @@ export function solveBlock<C>(
     report.depth = r.depth;
     report.positionsEvaluated = r.evaluated;
     report.wallMs = now() - t0;
-    if (!isFinite(r.x)) {
+    if (!(yield* allFinite(r.x))) {
       r.x.dispose();
       throw new NonFiniteError('sequential inverse produced non-finite values (the model itself diverges on this input)');
     }
@@ -273,7 +342,7 @@ export function solveBlock<C>(
         newValues = clamped;
       }
       if (it === 1 && a > 0) firstParams = tf.slice(newValues, [0, 0, 0], [-1, 1, -1]);
-      const residual = tf.tidy(() => tf.max(tf.abs(tf.sub(newValues, tf.slice(x, [0, a, 0], [-1, size, -1])))).dataSync()[0]);
+      const residual = yield* readScalar(tf.tidy(() => tf.max(tf.abs(tf.sub(newValues, tf.slice(x, [0, a, 0], [-1, size, -1]))))));
       const next = tf.tidy(() => {
         const parts: tf.Tensor[] = [];
         if (a > 0) parts.push(tf.slice(x, [0, 0, 0], [-1, a, -1]));
@@ -317,7 +386,7 @@ export function solveBlock<C>(
     }
     if (firstParams) firstParams.dispose();
 
-    if (!fallbackReason && guard !== false && !isFinite(x)) {
+    if (!fallbackReason && guard !== false && !(yield* allFinite(x))) {
       fallbackReason = 'the module ended with non-finite values';
     }
     if (fallbackReason) {
@@ -335,7 +404,7 @@ export function solveBlock<C>(
       cached = b; // the sequential pass leaves [0, b) cached
       mod.depth += seq.depth;
       report.positionsEvaluated += seq.evaluated;
-      if (!isFinite(x)) {
+      if (!(yield* allFinite(x))) {
         x.dispose();
         map.disposeCache(cache);
         throw new NonFiniteError(
@@ -346,7 +415,7 @@ export function solveBlock<C>(
     report.depth += mod.depth;
   }
   map.disposeCache(cache);
-  if (guard === false && !isFinite(x)) {
+  if (guard === false && !(yield* allFinite(x))) {
     x.dispose();
     throw new NonFiniteError('Jacobi iterations produced non-finite values and the divergence guard is disabled');
   }
