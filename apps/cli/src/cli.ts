@@ -12,7 +12,7 @@ import { CliError, messageOf } from './errors.js';
 export const VERSION = '0.1.0';
 
 const backendOption = () =>
-  new Option('--backend <name>', 'tfjs backend: wasm (fast, one core), cpu (plain JavaScript), or auto (wasm, else cpu)')
+  new Option('--backend <name>', 'tfjs backend: webgpu (a GPU through Dawn), wasm (fast CPU, one core), cpu (plain JavaScript), or auto (the first available of these)')
     .choices(BACKENDS)
     .default('auto');
 
@@ -143,7 +143,7 @@ Examples:
     .option('--sample-every <n>', 'steps between sample grids (0 = only at the end)', intArg(0))
     .option('--samples-per-class <n>', 'rows of the sample grids', intArg(1))
     .option('--resume <mode>', "auto (continue from the newest checkpoint if any), yes, no, or a .train.safetensors file", 'auto')
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
+    .addOption(new Option('--backend <name>', 'tfjs backend for training: wasm or cpu (auto = wasm)').choices(['auto', 'wasm', 'cpu']).default('auto'))
     .action(async (flags) => (await import('./commands/train.js')).trainCommand(flags));
 
   configOptions(program.command('convert'))
@@ -156,7 +156,7 @@ Examples:
     .description('benchmark the solvers side by side, per backend, and write a markdown report (and JSON)')
     .option('--out <file>', 'markdown report to write', 'docs/benchmarks.md')
     .option('--json-out <file>', 'JSON results to write (default: the --out name with .json)')
-    .option('--backends <list>', 'comma list of backends, each measured in its own process (the first one\'s CRM and depth plan are reused by the others)', 'wasm,cpu')
+    .option('--backends <list>', 'comma list of backends (webgpu, wasm, cpu), each measured in its own process (the first one\'s CRM and depth plan are reused by the others)', 'wasm,cpu')
     .option('--repeats <n>', 'timed runs per side-by-side row after a warm-up (default: 3 on wasm, 2 on cpu)', intArg(1))
     .option('--batch <n>', 'batch of the side-by-side table (default: 8 on wasm, 1 on cpu)', intArg(1))
     .option('--batches <list>', 'batch sizes of the batch-scaling table (default: 1,8,32 on wasm, 1,2 on cpu)')
@@ -165,7 +165,7 @@ Examples:
     .option('--memory-batch <n>', 'batch of the memory check (default 64; run on wasm only unless --memory-solvers)', intArg(1))
     .option('--memory-solvers <list>', 'solvers of the memory check: sequential, jacobi, gs-jacobi, planner-depth (default: sequential,planner-depth on wasm, none on cpu)')
     .option('--quick', 'a small run: tiny batches, one repeat, T = 16 only')
-    .addOption(new Option('--worker-backend <name>').choices(['wasm', 'cpu']).hideHelp())
+    .addOption(new Option('--worker-backend <name>').choices(['webgpu', 'wasm', 'cpu']).hideHelp())
     .addOption(new Option('--worker-out <file>').hideHelp())
     .addOption(new Option('--shared <file>').hideHelp())
     .addHelpText('after', `

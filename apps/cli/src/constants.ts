@@ -2,7 +2,8 @@
  * Values the flag definitions need, kept free of heavy imports so that
  * `--help` and flag errors answer without loading tfjs.
  */
-export const BACKENDS = ['auto', 'wasm', 'cpu'] as const;
+/** What --backend accepts in Node (WebGL exists in browsers only). */
+export const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
 export const SOLVERS = ['sequential', 'jacobi', 'gs-jacobi', 'auto'] as const;

@@ -89,12 +89,13 @@ interface Profile {
 /**
  * Per-backend defaults sized to keep `pnpm bench` near ten minutes on a
  * two-core machine. The plain-JavaScript cpu backend runs a full-sequence
- * pass an order of magnitude slower than wasm, so it gets smaller batches.
+ * pass an order of magnitude slower than wasm, so it gets smaller batches;
+ * webgpu uses the wasm sizes.
  */
 const PROFILES: Record<string, Profile> = {
   wasm: { batch: 8, repeats: 3, batches: [1, 8, 32], tokens: [16, 49, 64, 256], fdCount: 32, memorySolvers: ['sequential', 'planner-depth'], memoryBatch: 64 },
   cpu: { batch: 1, repeats: 2, batches: [], tokens: [16, 49], fdCount: 0, memorySolvers: [], memoryBatch: 64 },
-  quick: { batch: 2, repeats: 1, batches: [1, 2], tokens: [16], fdCount: 0, memorySolvers: ['sequential'], memoryBatch: 4 },
+  quick: { batch: 2, repeats: 1, batches: [2], tokens: [16], fdCount: 0, memorySolvers: ['sequential'], memoryBatch: 4 },
 };
 
 function listArg(text: string, flag: string): number[] {
@@ -174,6 +175,7 @@ interface MemoryRow {
 
 interface WorkerResult {
   backend: string;
+  backendDetail: string;
   profile: Profile;
   model: { source: string; hash: string; description: string; tokens: number; blocks: number; conditional: boolean; guidance: GuidanceSettings | null };
   sideBySide: Row[];
@@ -371,7 +373,7 @@ function toughestBlock(
 
 async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promise<WorkerResult> {
   const t0 = performance.now();
-  const backend = await useBackend(backendChoice);
+  const { name: backend, detail: backendDetail } = await useBackend(backendChoice);
   const profile = profileFor(backend, flags);
   const progress = createProgress(progressEnabled(flags.progress));
   const source: ModelSource = await loadModelSource(flags.checkpoint);
@@ -532,6 +534,7 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
 
     return {
       backend,
+      backendDetail,
       profile,
       model: {
         source: source.name,
@@ -750,7 +753,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   const jsonOut = flags.jsonOut ?? flags.out.replace(/\.md$/i, '.json');
   const backends = flags.backends.split(',').map((s) => s.trim());
   for (const b of backends) {
-    if (b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backends: unknown backend '${b}' (expected wasm and/or cpu)`);
+    if (b !== 'webgpu' && b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backends: unknown backend '${b}' (expected webgpu, wasm or cpu)`);
   }
   const started = new Date();
   const load = loadavg();

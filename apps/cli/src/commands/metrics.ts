@@ -20,7 +20,7 @@ export async function metricsCommand(flags: MetricsFlags): Promise<void> {
   if (flags.images === undefined && flags.dataset === undefined) {
     throw new UsageError('metrics needs a calibration batch: --images file.safetensors (tensor x [B,C,H,W]) or --dataset mnist|fashion-mnist|<folder>');
   }
-  const backend = await useBackend(flags.backend);
+  const { name: backend, detail: backendDetail } = await useBackend(flags.backend);
   const source = await loadModelSource(flags.checkpoint);
   const { model } = source;
   try {
@@ -44,6 +44,7 @@ export async function metricsCommand(flags: MetricsFlags): Promise<void> {
         model: { source: source.name, hash: source.hash },
         calibration: calib.what,
         backend,
+        backendDetail,
       },
       () => {
         const rows = blocks.map((b) => [

@@ -23,7 +23,7 @@ export interface PlanFlags extends CommonFlags, GuidanceFlags, Partial<Calibrati
 
 export async function planCommand(flags: PlanFlags): Promise<void> {
   if (flags.checkpoint !== undefined) guidanceFrom(flags); // flag errors before the model loads
-  const backend = await useBackend(flags.backend);
+  const { name: backend, detail: backendDetail } = await useBackend(flags.backend);
   const source = await loadModelSource(flags.checkpoint);
   const { model } = source;
   const guidance = guidanceFrom(flags, source.name === 'default' ? DEFAULT_MODEL_SAMPLING.guidance : undefined);
@@ -53,6 +53,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
         command: 'plan',
         model: { source: source.name, hash: source.hash },
         backend,
+        backendDetail,
         objective: plan.objective,
         text: plan.text,
         strategy: plan.strategy,

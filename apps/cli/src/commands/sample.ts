@@ -281,7 +281,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
   const outKind = flags.out !== undefined ? outputKind(flags.out) : null;
   if (flags.trace !== undefined) outputKind(flags.trace, '--trace', ['png']);
   if (flags.checkpoint !== undefined) guidanceFrom(flags); // flag errors before the model loads
-  const backend = await useBackend(flags.backend);
+  const { name: backend, detail: backendDetail } = await useBackend(flags.backend);
   const source = await loadModelSource(flags.checkpoint);
   const { model } = source;
   try {
@@ -354,6 +354,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
         command: 'sample',
         model: { source: source.name, hash: source.hash, config: model.config },
         backend,
+        backendDetail,
         seed: flags.seed,
         total: inputs.total,
         shard: flags.shard ? { ...flags.shard, start, end } : null,

@@ -53,7 +53,7 @@ export async function trainCommand(flags: TrainFlags): Promise<void> {
     throw new UsageError(messageOf(e));
   }
   const sampleGuidance = guidanceFrom(flags);
-  const backend = await useBackend(flags.backend === 'auto' ? 'wasm' : flags.backend);
+  const { name: backend, detail: backendDetail } = await useBackend(flags.backend === 'auto' ? 'wasm' : flags.backend);
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
@@ -111,6 +111,7 @@ export async function trainCommand(flags: TrainFlags): Promise<void> {
       {
         command: 'train',
         backend,
+        backendDetail,
         outDir: resolve(flags.outDir),
         model: resolve(flags.outDir, 'model.safetensors'),
         step: result.step,

@@ -1,0 +1,97 @@
+/** The CLI's own small pieces, in process: flag parsers, shard ranges, strategy names, merged reports. */
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from 'commander';
+import type { BlockReport, SolveReport } from '@tarflow/solvers';
+import { checkLabelValues, intArg, labelsArg, numberArg, outputKind, shardArg } from '../src/args.js';
+import { compactStrategy, mergeReports } from '../src/format.js';
+import { shardRange } from '../src/commands/sample.js';
+
+describe('flag parsers', () => {
+  it('integers and numbers', () => {
+    expect(intArg(1)('16')).toBe(16);
+    for (const bad of ['0', '1.5', 'x', '', '1e3']) expect(() => intArg(1)(bad)).toThrow(InvalidArgumentError);
+    expect(numberArg(0)('1e-4')).toBe(1e-4);
+    expect(() => numberArg(0)('-1')).toThrow(InvalidArgumentError);
+    expect(() => numberArg(0, true)('0')).toThrow(InvalidArgumentError);
+    expect(() => numberArg(0)('NaN')).toThrow(InvalidArgumentError);
+  });
+
+  it('shards, labels and output names', () => {
+    expect(shardArg('2/4')).toEqual({ index: 2, count: 4 });
+    for (const bad of ['0/4', '5/4', '2', 'a/b', '1/0']) expect(() => shardArg(bad)).toThrow(InvalidArgumentError);
+    expect(labelsArg('random')).toEqual({ kind: 'random' });
+    expect(labelsArg('0, 1,-1')).toEqual({ kind: 'list', values: [0, 1, -1] });
+    expect(() => labelsArg('1,x')).toThrow(InvalidArgumentError);
+    expect(() => checkLabelValues([0, 9], 10, '--labels')).not.toThrow();
+    expect(() => checkLabelValues([10], 10, '--labels')).toThrow(/unknown label 10/);
+    expect(() => checkLabelValues([0], 0, '--labels')).toThrow(/unconditional/);
+    expect(outputKind('a/B.PNG')).toBe('png');
+    expect(outputKind('x.safetensors')).toBe('safetensors');
+    expect(() => outputKind('x.jpg')).toThrow(/must end in/);
+  });
+});
+
+describe('shardRange', () => {
+  it('splits any run into contiguous ranges that cover it exactly once', () => {
+    for (const total of [1, 5, 64, 1000]) {
+      for (const count of [1, 2, 3, 7]) {
+        let at = 0;
+        for (let index = 1; index <= count; index++) {
+          const { start, end } = shardRange(total, { index, count });
+          expect(start).toBe(at);
+          expect(end).toBeGreaterThanOrEqual(start);
+          at = end;
+        }
+        expect(at).toBe(total);
+      }
+    }
+  });
+});
+
+describe('compactStrategy', () => {
+  it('names strategies briefly', () => {
+    expect(compactStrategy([{ kind: 'sequential' }, { kind: 'sequential' }])).toBe('sequential');
+    expect(
+      compactStrategy([
+        { kind: 'jacobi', modules: 4, maxIterations: 12, tolerance: 1e-4 },
+        { kind: 'jacobi', modules: 1, maxIterations: 10, tolerance: 1e-4 },
+      ]),
+    ).toBe('[0-4-12-10], tol 1e-4');
+    expect(compactStrategy([{ kind: 'jacobi', modules: 1, maxIterations: 48 }, { kind: 'jacobi', modules: 1, maxIterations: 48 }])).toBe('J48 on every block');
+    expect(
+      compactStrategy([
+        { kind: 'sequential' },
+        { kind: 'jacobi', modules: 2, maxIterations: 9, guess: 'zeros', tolerance: 0.01 },
+        { kind: 'jacobi', modules: 1, maxIterations: 5, tolerance: 0.03 },
+      ]),
+    ).toBe('seq GS2×9z@0.01 J5@0.03');
+  });
+});
+
+describe('mergeReports', () => {
+  const block = (iterations: number, fallbacks = 0): BlockReport => ({
+    strategy: { kind: 'jacobi', modules: 1, maxIterations: 10 },
+    modules: [{ start: 1, end: 9, iterations, residuals: [], depth: iterations }],
+    depth: iterations,
+    positionsEvaluated: 9 * iterations,
+    fallbacks,
+    wallMs: 10,
+  });
+  const report = (blocks: BlockReport[]): SolveReport => ({
+    blocks,
+    depth: blocks.reduce((s, b) => s + b.depth, 0),
+    sequentialDepth: 9 * blocks.length,
+    fallbacks: blocks.reduce((s, b) => s + b.fallbacks, 0),
+    wallMs: 20,
+    strategy: '',
+  });
+
+  it('keeps the slowest chunk per block and sums work, fallbacks and time', () => {
+    const m = mergeReports([report([block(3), block(5, 1)]), report([block(4), block(2)])]);
+    expect(m.blocks.map((b) => b.depth)).toEqual([4, 5]);
+    expect(m.depth).toBe(9);
+    expect(m.fallbacks).toBe(1);
+    expect(m.wallMs).toBe(40);
+    expect(m.blocks[0].positionsEvaluated).toBe(9 * 7);
+  });
+});
