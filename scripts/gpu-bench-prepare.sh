@@ -13,15 +13,15 @@
 #   node_modules/webgpu/     the `webgpu` package's loader and its linux-x64 dawn.node (xz-compressed)
 #   debs/libvulkan1_*.deb    the Vulkan loader, unpacked by gpu-bench.sh if the machine has none
 #   wasm/                    tfjs-backend-wasm's .wasm files (for --backend wasm on the same machine)
-#   models/                  checkpoints to time: the fixture tiny-cond, and the zoo's default model when
-#                            packages/zoo ships one (or TARFLOW_BENCH_MODELS="a.safetensors b.safetensors")
-#   fixtures/                the reference fixtures, for the conformance cases on the GPU
+#   fixtures/                the reference fixtures: tiny-cond is timed, and all run the conformance cases
+#   models/                  more checkpoints to time, from TARFLOW_BENCH_MODELS="a.safetensors b.safetensors"
+#                            (the zoo's models travel with the repository; gpu-bench.sh passes them itself)
 #   manifest.json            what went in, from which commit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bundle=${1:-$root/.gpu-bundle}
-limit_mib=56
+limit_mib=52
 
 die() { echo "gpu-bench-prepare: $*" >&2; exit 1; }
 
@@ -73,18 +73,10 @@ echo "gpu-bench-prepare: models and fixtures"
 for n in tiny-cond tiny-uncond; do
   cp "$fixtures/$n.json" "$fixtures/$n.safetensors" "$fixtures/$n.expected.safetensors" "$bundle/fixtures/"
 done
-cp "$fixtures/tiny-cond.safetensors" "$bundle/models/tiny-cond.safetensors"
-zoo_models=()
-if [ -d packages/zoo ]; then
-  while IFS= read -r f; do zoo_models+=("$f"); done < <(find packages/zoo -name node_modules -prune -o -name '*.safetensors' -type f -print | sort)
-fi
-for f in "${zoo_models[@]}" ${TARFLOW_BENCH_MODELS:-}; do
+for f in ${TARFLOW_BENCH_MODELS:-}; do
   [ -f "$f" ] || die "model $f not found"
-  name=$(basename "$f")
-  case "$f" in packages/zoo/*) name="zoo-$name" ;; esac
-  cp "$f" "$bundle/models/$name"
+  cp "$f" "$bundle/models/"
 done
-[ ${#zoo_models[@]} -gt 0 ] || echo "gpu-bench-prepare: packages/zoo ships no .safetensors model yet; timing the fixture model only"
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo true || echo false)
@@ -101,5 +93,5 @@ node -e "
 
 size=$(du -sb "$bundle" | cut -f1)
 mib=$(( (size + 1048575) / 1048576 ))
-[ "$mib" -le "$limit_mib" ] || die "the bundle is $mib MiB, over the $limit_mib MiB it may take (the device tool carries 64 MiB with the repository)"
+[ "$mib" -le "$limit_mib" ] || die "the bundle is $mib MiB, over the $limit_mib MiB it may take (the device tool carries 64 MiB, the repository included)"
 echo "gpu-bench-prepare: $bundle ready ($mib MiB). On the GPU machine: scripts/gpu-bench.sh (see docs/backends.md)"

@@ -21,6 +21,12 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bundle=${TARFLOW_GPU_BUNDLE:-$here/.gpu-bundle}
 out=${OUT:-$PWD/gpu-bench-results}
 hard_stop=${TARFLOW_BENCH_TIMEOUT_S:-470}
+# An --out among the arguments names the results folder (the bench takes the last one given).
+prev=
+for a in "$@"; do
+  [ "$prev" = --out ] && out=$a
+  prev=$a
+done
 
 say() { echo "gpu-bench: $*" >&2; }
 
@@ -65,7 +71,7 @@ mkdir -p "$run/node_modules/webgpu/dist/linux-x64"
 cp "$bundle/bench.mjs" "$run/"
 cp "$bundle/node_modules/webgpu/index.js" "$bundle/node_modules/webgpu/package.json" "$run/node_modules/webgpu/"
 unxz_to "$bundle/node_modules/webgpu/dist/linux-x64/dawn.node.xz" "$run/node_modules/webgpu/dist/linux-x64/dawn.node"
-for d in models fixtures wasm; do ln -s "$bundle/$d" "$run/$d"; done
+for d in models fixtures wasm; do [ -d "$bundle/$d" ] && ln -s "$bundle/$d" "$run/$d"; done
 
 if [ -n "${TARFLOW_NODE:-}" ]; then
   node=$TARFLOW_NODE
@@ -104,9 +110,15 @@ if command -v nvidia-smi >/dev/null 2>&1; then
   say "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
 fi
 
+# The zoo's models travel with the repository rather than in the bundle.
+zoo=()
+if [ -d "$here/packages/zoo" ]; then
+  while IFS= read -r f; do zoo+=(--model "$f"); done < <(find "$here/packages/zoo" -name node_modules -prune -o -name '*.safetensors' -type f -print | sort)
+fi
+
 mkdir -p "$out"
 set +e
-timeout --kill-after=10 "$hard_stop" "$node" "$run/bench.mjs" --out "$out" "$@"
+timeout --kill-after=10 "$hard_stop" "$node" "$run/bench.mjs" --out "$out" "${zoo[@]}" "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then say "stopped after ${hard_stop} s; partial results are in $out"; fi

@@ -1,11 +1,13 @@
 /**
  * Entry of the GPU benchmark bundle (built by scripts/gpu-bench-prepare.sh,
  * run by scripts/gpu-bench.sh): sets up the backend, times the sampling
- * strategies on every model in <bundle>/models, runs the reference
- * conformance cases of <bundle>/fixtures, and writes results.json and
- * results.md. The measuring is packages/webgpu-tests/src/bench.ts.
+ * strategies on the fixture model tiny-cond, on every model in
+ * <bundle>/models and on each --model given, runs the reference conformance
+ * cases of <bundle>/fixtures, and writes results.json and results.md. The
+ * measuring is packages/webgpu-tests/src/bench.ts. A checkpoint that is not a
+ * TarFlow model (e.g. the zoo's classifier) is listed as skipped, with why.
  *
- *   node bench.mjs [--out DIR] [--backend webgpu|wasm|cpu|auto] [--repeats N]
+ *   node bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N]
  *                  [--batch B] [--strategies 'sequential;jacobi-8;[0-4-8-8]']
  *                  [--seed S] [--guidance W] [--budget-s S] [--no-conformance] [--dry]
  *
@@ -14,8 +16,9 @@
  * Exit codes: 0 done, 3 no adapter (without --dry), 1 error.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CheckpointError } from '@tarflow/checkpoint';
 import { BackendUnavailableError, describeSelection, parseBackendPreference, selectBackend } from '@tarflow/backends';
 import {
   benchCheckpoint,
@@ -27,11 +30,12 @@ import {
 } from '../../packages/webgpu-tests/src/bench.js';
 
 const USAGE =
-  'usage: bench.mjs [--out DIR] [--backend webgpu|wasm|cpu|auto] [--repeats N] [--batch B] ' +
+  'usage: bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N] [--batch B] ' +
   "[--strategies 'a;b;c'] [--seed S] [--guidance W] [--budget-s S] [--no-conformance] [--dry]";
 
 interface Args {
   out: string;
+  models: string[];
   backend: string;
   repeats: number;
   batch: number;
@@ -46,6 +50,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     out: 'gpu-bench-results',
+    models: [],
     backend: 'webgpu',
     repeats: 3,
     batch: 4,
@@ -66,6 +71,7 @@ function parseArgs(argv: string[]): Args {
     const v = argv[i + 1];
     switch (f) {
       case '--out': a.out = v ?? a.out; i++; break;
+      case '--model': if (!v) throw new Error(`--model needs a path\n${USAGE}`); a.models.push(v); i++; break;
       case '--backend': a.backend = parseBackendPreference(v ?? ''); i++; break;
       case '--repeats': a.repeats = Math.floor(num(f, v, 1)); i++; break;
       case '--batch': a.batch = Math.floor(num(f, v, 1)); i++; break;
@@ -113,6 +119,7 @@ async function main(): Promise<number> {
     wallS: 0,
     options: { repeats: args.repeats, batch: args.batch, strategies: args.strategies, seed: args.seed, guidance: args.guidance },
     models: [],
+    skippedModels: [],
     conformance: [],
   };
   const save = () => {
@@ -156,8 +163,12 @@ async function run(
   }
 
   const modelsDir = join(bundle, 'models');
-  const models = existsSync(modelsDir) ? readdirSync(modelsDir).filter((f) => f.endsWith('.safetensors')).sort() : [];
-  if (models.length === 0) throw new Error(`no models in ${modelsDir} (scripts/gpu-bench-prepare.sh puts them there)`);
+  const models = [
+    join(bundle, 'fixtures', 'tiny-cond.safetensors'),
+    ...(existsSync(modelsDir) ? readdirSync(modelsDir).filter((f) => f.endsWith('.safetensors')).sort().map((f) => join(modelsDir, f)) : []),
+    ...args.models,
+  ].filter((f, i, all) => all.indexOf(f) === i);
+  for (const f of models) if (!existsSync(f)) throw new Error(`model ${f} not found`);
   const o: BenchOptions = {
     repeats: args.dry ? 1 : args.repeats,
     batch: args.batch,
@@ -168,8 +179,15 @@ async function run(
     log,
   };
   for (const f of args.dry ? models.slice(0, 1) : models) {
-    log(`model ${f}`);
-    report.models.push(await benchCheckpoint(f.replace(/\.safetensors$/, ''), new Uint8Array(readFileSync(join(modelsDir, f))), o));
+    const name = basename(f).replace(/\.safetensors$/, '');
+    log(`model ${name} (${f})`);
+    try {
+      report.models.push(await benchCheckpoint(name, new Uint8Array(readFileSync(f)), o));
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      report.skippedModels.push({ model: name, reason: e.message });
+      log(`  skipped: ${e.message}`);
+    }
     save();
   }
   if (args.conformance && !args.dry) {

@@ -3,12 +3,13 @@
  * (navigator.gpu in a browser, Dawn in Node) for an adapter and registering
  * tfjs' WebGPU backend on that adapter.
  *
- * No precision flags or kernel replacements are set: every reference
- * conformance case passes at the fixtures' tolerance with tfjs' WebGPU kernels
- * as they are (docs/backends.md). What does differ is reading back
- * synchronously; see sync-readback.ts (Node) and docs/backends.md (browsers).
+ * No precision flags are set: every reference conformance case passes at the
+ * fixtures' tolerance with tfjs' WebGPU kernels as they are (docs/backends.md).
+ * What does differ is reading back synchronously: see cpu-reductions.ts,
+ * sync-readback.ts (Node) and docs/backends.md (browsers).
  */
 import { tf } from '@tarflow/tensor';
+import { installCpuReductions } from './cpu-reductions.js';
 
 /** What the adapter says about itself (GPUAdapterInfo), as plain data. */
 export interface AdapterSummary {
@@ -133,6 +134,7 @@ export async function activateWebGPU(
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   const adapterInfo = (adapter as { info?: GPUAdapterInfo }).info;
   tf.registerBackend('webgpu', () => new webgpu.WebGPUBackend(device, adapterInfo), 3);
+  const replaced = installCpuReductions();
   const ok = await tf.setBackend('webgpu');
   if (!ok) throw new WebGPUUnavailableError(`tfjs could not initialise its WebGPU backend on ${formatAdapter(summary)}`);
   await tf.ready();
@@ -143,7 +145,7 @@ export async function activateWebGPU(
       runtime,
       adapter: summary,
       adapterName: formatAdapter(summary),
-      workarounds: [],
+      workarounds: [`${replaced.join('/')} of small CPU-resident tensors run on the CPU (no GPU round trip for checks read synchronously)`],
       syncReadback: runtime === 'browser' && typeof OffscreenCanvas !== 'undefined',
     },
     backend,

@@ -18,6 +18,7 @@ import {
 } from './common.js';
 
 export * from './common.js';
+export { CPU_REDUCTION_KERNELS, installCpuReductions } from './cpu-reductions.js';
 
 function browserGPU(): GPU {
   const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;

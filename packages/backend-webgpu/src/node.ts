@@ -18,6 +18,7 @@ import {
 import { enableSyncReadback, hookDawnEventProcessing } from './sync-readback.js';
 
 export * from './common.js';
+export { CPU_REDUCTION_KERNELS, installCpuReductions } from './cpu-reductions.js';
 export { enableSyncReadback, hookDawnEventProcessing, isDawnTick, runPendingDawnTicks, syncReadStats, waitForMapping } from './sync-readback.js';
 
 export interface NodeWebGPUOptions extends InitWebGPUOptions {
@@ -148,5 +149,5 @@ export async function initWebGPU(options: NodeWebGPUOptions = {}): Promise<WebGP
   const { info, backend } = await activateWebGPU(adapter, 'node');
   if (!usesDawn) return info;
   enableSyncReadback(backend);
-  return { ...info, syncReadback: true, workarounds: [SYNC_READBACK_WORKAROUND] };
+  return { ...info, syncReadback: true, workarounds: [...info.workarounds, SYNC_READBACK_WORKAROUND] };
 }

@@ -49,4 +49,19 @@ describe.skipIf(!probe.available)(`tfjs on Node WebGPU${probe.available ? ` (${p
     expect(Array.from(ints.dataSync())).toEqual([8, 8, 8, 8]);
     tf.dispose([x, finite, nan, ints]);
   });
+
+  it('reduces small CPU-resident tensors on the CPU, and everything else on the GPU', () => {
+    const b = tf.backend() as unknown as { tensorMap: { get(id: object): { values: unknown } } };
+    const labels = tf.tensor1d([3, -1, 0, 2], 'int32');
+    const lo = tf.min(labels);
+    const hi = tf.max(labels);
+    expect(b.tensorMap.get(lo.dataId)!.values).not.toBeNull(); // stayed CPU-side: no GPU read below
+    expect([lo.dataSync()[0], hi.dataSync()[0]]).toEqual([-1, 3]);
+    const onGpu = tf.add(tf.fill([2, 3], 1.5), tf.tensor2d([[0, 1, 2], [3, 4, 5]]));
+    const rowMax = tf.max(onGpu, 1);
+    expect(Array.from(rowMax.dataSync())).toEqual([3.5, 6.5]);
+    expect(tf.all(tf.greater(onGpu, 1)).dataSync()[0]).toBe(1);
+    expect(tf.any(tf.less(labels, -1)).dataSync()[0]).toBe(0);
+    tf.dispose([labels, lo, hi, onGpu, rowMax]);
+  });
 });

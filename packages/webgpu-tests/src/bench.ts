@@ -8,7 +8,7 @@
 import { tf } from '@tarflow/tensor';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import { loadModel, type TarFlow } from '@tarflow/model';
-import { formatStrategy, parseStrategy, type Strategy } from '@tarflow/solvers';
+import { formatNotation, parseStrategy, type Strategy } from '@tarflow/solvers';
 import { caseNames, FixtureSession, type FixtureFiles } from './cases.js';
 import { compareWithReference, parseTolerance } from './compare.js';
 
@@ -76,6 +76,18 @@ export function benchStrategy(name: string, model: TarFlow): Strategy {
     return model.blocks.map(() => ({ kind: 'jacobi' as const, modules: 1, maxIterations: n }));
   }
   return parseStrategy(name, model.blocks.length, model.tokens);
+}
+
+/** A strategy in a few words: 'sequential', its notation, 'plain Jacobi, N iterations per block', or JSON. */
+export function describeStrategy(s: Strategy): string {
+  if (s.every((b) => b.kind === 'sequential')) return 'sequential';
+  const notation = formatNotation(s);
+  if (notation) return notation;
+  const first = s[0];
+  if (first.kind === 'jacobi' && s.every((b) => b.kind === 'jacobi' && b.modules === 1 && b.maxIterations === first.maxIterations && b.tolerance === first.tolerance)) {
+    return `plain Jacobi, ${first.maxIterations} iterations per block`;
+  }
+  return JSON.stringify(s);
 }
 
 function median(xs: number[]): number {
@@ -153,7 +165,7 @@ export async function benchModel(name: string, model: TarFlow, o: BenchOptions):
       if (sname === 'sequential') sequentialMedian = med;
       out.results.push({
         name: sname,
-        strategy: formatStrategy(strategy),
+        strategy: describeStrategy(strategy),
         depth,
         sequentialDepth,
         timesMs: times.map((t) => Math.round(t * 10) / 10),
@@ -232,6 +244,8 @@ export interface BenchReport {
   wallS: number;
   options: { repeats: number; batch: number; strategies: string[]; seed: number; guidance: number };
   models: ModelBench[];
+  /** Checkpoints that could not be benchmarked (not a TarFlow model, …), with why. */
+  skippedModels: Array<{ model: string; reason: string }>;
   conformance: ConformanceRow[];
 }
 
@@ -246,7 +260,8 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push(`- status: **${r.status}**${r.reason ? ` — ${r.reason}` : ''}`);
   lines.push(`- backend: ${r.backend} — ${r.backendDetail}`);
   for (const n of r.notes) lines.push(`- note: ${n}`);
-  lines.push(`- Node ${r.node}; ${r.options.repeats} timed runs per strategy after one warm-up; batch ${r.options.batch}; seed ${r.options.seed}; guidance ${r.options.guidance}`);
+  const runs = `${r.options.repeats} timed run${r.options.repeats === 1 ? '' : 's'}`;
+  lines.push(`- Node ${r.node}; ${runs} per strategy after one warm-up; batch ${r.options.batch}; seed ${r.options.seed}; guidance ${r.options.guidance}`);
   lines.push(`- total wall time ${r.wallS.toFixed(0)} s`, '');
   for (const m of r.models) {
     lines.push(`## ${m.model} (T = ${m.tokens}, ${m.blocks} blocks, channels ${m.config.channels}, batch ${m.batch})`, '');
@@ -257,9 +272,10 @@ export function renderMarkdown(r: BenchReport): string {
         `| ${s.name} | \`${s.strategy}\` | ${s.depth} / ${s.sequentialDepth} | ${fmt(s.medianMs)} | ${s.speedup === null ? '–' : `${s.speedup.toFixed(2)}×`} | ${s.maxAbsDiffVsSequential === null ? '–' : s.maxAbsDiffVsSequential.toExponential(2)} | ${s.fallbacks} |`,
       );
     }
-    for (const s of m.skipped) lines.push('', `- skipped ${s.name}: ${s.reason}`);
+    if (m.skipped.length > 0) lines.push('', ...m.skipped.map((s) => `- not timed: ${s.name} (${s.reason})`));
     lines.push('');
   }
+  if (r.skippedModels.length > 0) lines.push(...r.skippedModels.map((m) => `- model ${m.model} not benchmarked: ${m.reason}`), '');
   if (r.conformance.length > 0) {
     lines.push('## Reference conformance on this backend', '');
     lines.push('| fixture | case | result | max abs error | ms |', '| --- | --- | --- | --- | --- |');

@@ -8,7 +8,7 @@
  */
 import { tf } from '@tarflow/tensor';
 import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile } from '@tarflow/checkpoint';
-import { loadModel, type GuidanceSettings, type TarFlow } from '@tarflow/model';
+import { loadModel, type GuidanceSettings, type SampleOptions, type SampleResult, type TarFlow } from '@tarflow/model';
 import { REFERENCE_SEMANTICS, type Strategy } from '@tarflow/solvers';
 
 /** The three files of one reference fixture, as read from disk or fetched. */
@@ -71,6 +71,16 @@ export function expectedTensor(file: SafetensorsFile, key: string, fixture: stri
   if (!raw) throw new Error(`fixture ${fixture} has no tensor '${key}'`);
   if (raw.dtype === 'I64' || raw.dtype === 'I32') return tf.tensor(toInt32(raw, key), raw.shape, 'int32');
   return tf.tensor(toFloat32(raw, key), raw.shape, 'float32');
+}
+
+/**
+ * model.sampleAsync (reads through `await tensor.data()`) where the model has
+ * it, else model.sample; `facts.asyncSampler` says which ran.
+ */
+async function sample(model: TarFlow, noise: tf.Tensor3D, options: SampleOptions, facts: Record<string, number>): Promise<SampleResult> {
+  const m = model as TarFlow & { sampleAsync?: (n: tf.Tensor3D, o: SampleOptions) => Promise<SampleResult> };
+  facts.asyncSampler = typeof m.sampleAsync === 'function' ? 1 : 0;
+  return m.sampleAsync ? m.sampleAsync(noise, options) : m.sample(noise, options);
 }
 
 async function values(t: tf.Tensor): Promise<number[]> {
@@ -138,7 +148,7 @@ export class FixtureSession {
         tf.dispose([r.z, r.outputs, r.logdets, loss]);
       }
     } else if (name === 'sequential') {
-      const r = model.sample(this.noise, { labels, guidance: fixtureGuidance(spec), trace: true });
+      const r = await sample(model, this.noise, { labels, guidance: fixtureGuidance(spec), trace: true }, facts);
       try {
         outputs['sequential.sample'] = await values(r.images);
         for (let i = 0; i < r.trace!.length; i++) outputs[`sequential.trace${i}`] = await values(r.trace![i]);
@@ -162,13 +172,14 @@ export class FixtureSession {
       if (c.ebound !== 0 || c.clamp?.[0] !== -3 || c.clamp?.[1] !== 3) {
         throw new Error(`${this.files.name} ${name}: expected ebound 0 and clamp [-3, 3] (the reference semantics this runner reproduces)`);
       }
-      const r = model.sample(this.noise, {
+      const options: SampleOptions = {
         labels,
         guidance: { ...fixtureGuidance(spec), on: 'both' },
         strategy: fixtureStrategy(c, model.tokens),
         ...REFERENCE_SEMANTICS,
         divergence: false,
-      });
+      };
+      const r = await sample(model, this.noise, options, facts);
       try {
         outputs[name] = await values(r.images);
         facts.depth = r.report.depth;
