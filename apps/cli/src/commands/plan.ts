@@ -6,7 +6,7 @@
 import { planStrategy, type Objective } from '@tarflow/metrics';
 import { useBackend, type BackendChoice } from '../backend.js';
 import { loadCalibration, type CalibrationFlags } from '../calibration.js';
-import { sci, table, ms } from '../format.js';
+import { compactStrategy, ms, sci, table } from '../format.js';
 import { describeModel, loadModelSource } from '../model-source.js';
 import { emit, type CommonFlags } from '../output.js';
 import { createProgress, progressEnabled } from '../progress.js';
@@ -69,13 +69,14 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
           b.choice,
           String(b.depth),
           b.predictedMs !== undefined ? ms(b.predictedMs) : '–',
-          b.reason,
         ]);
         const lines = [
           describeModel(source),
           `objective ${plan.objective} on ${backend}, calibration batch ${flags.batch}${guidance ? `, guidance ${guidance.scale}` : ''}${calib ? `, metrics on ${calib.what}` : ''}`,
-          table(['block', 'fwd', 'choice', 'depth', 'time', 'reason'], rows, ['r', 'r', 'l', 'r', 'r', 'l']),
-          `strategy ${plan.text}`,
+          table(['block', 'fwd', 'choice', 'depth', 'time'], rows, ['r', 'r', 'l', 'r', 'r']),
+          'why:',
+          ...plan.blocks.map((b) => `  block ${b.samplingIndex} (fwd ${b.forwardIndex}): ${b.reason}`),
+          `strategy ${compactStrategy(plan.strategy)}`,
           `tolerance ${plan.tolerance ?? 'none (exact)'}; predicted depth ${p.depth} of ${p.sequentialDepth} sequential` +
             (p.ms !== undefined && p.sequentialMs !== undefined ? `; predicted ${ms(p.ms)} vs ${ms(p.sequentialMs)} sequential` : '') +
             `; mean |Δ| vs exact on the calibration batch ${sci(p.meanAbsDiff)} (max ${sci(p.maxAbsDiff)})`,
