@@ -293,6 +293,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
     const { start, end } = shardRange(inputs.total, flags.shard);
     if (end <= start) throw new UsageError(`shard ${flags.shard!.index}/${flags.shard!.count} of a ${inputs.total}-sample run is empty`);
     const progress = createProgress(progressEnabled(flags.progress));
+    if (flags.strategy === undefined && flags.solver === 'auto') progress.start('plan', 1);
     const resolved = resolveStrategy(model, flags, {
       batch: Math.min(flags.chunk, end - start, 32),
       guidance,
