@@ -9,8 +9,9 @@
  *
  *   node bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N]
  *                  [--batch B] [--strategies 'sequential;jacobi-8;[0-4-8-8]']
- *                  [--seed S] [--guidance W] [--budget-s S] [--no-conformance] [--dry]
+ *                  [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry]
  *
+ * --async: sample with model.sampleAsync (awaited reads) instead of model.sample.
  * --dry: report whether a WebGPU adapter exists and exit 0 either way; with
  * an adapter, also time two strategies once on the first model.
  * Exit codes: 0 done, 3 no adapter (without --dry), 1 error.
@@ -31,7 +32,7 @@ import {
 
 const USAGE =
   'usage: bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N] [--batch B] ' +
-  "[--strategies 'a;b;c'] [--seed S] [--guidance W] [--budget-s S] [--no-conformance] [--dry]";
+  "[--strategies 'a;b;c'] [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry]";
 
 interface Args {
   out: string;
@@ -44,6 +45,7 @@ interface Args {
   guidance: number;
   budgetS: number;
   conformance: boolean;
+  asyncReads: boolean;
   dry: boolean;
 }
 
@@ -59,6 +61,7 @@ function parseArgs(argv: string[]): Args {
     guidance: 0,
     budgetS: 400,
     conformance: true,
+    asyncReads: false,
     dry: false,
   };
   const num = (flag: string, v: string | undefined, min: number): number => {
@@ -80,6 +83,7 @@ function parseArgs(argv: string[]): Args {
       case '--guidance': a.guidance = num(f, v, 0); i++; break;
       case '--budget-s': a.budgetS = num(f, v, 1); i++; break;
       case '--no-conformance': a.conformance = false; break;
+      case '--async': a.asyncReads = true; break;
       case '--dry': a.dry = true; break;
       default: throw new Error(`unknown argument ${JSON.stringify(f)}\n${USAGE}`);
     }
@@ -117,7 +121,7 @@ async function main(): Promise<number> {
     node: process.version,
     startedAt: new Date(started).toISOString(),
     wallS: 0,
-    options: { repeats: args.repeats, batch: args.batch, strategies: args.strategies, seed: args.seed, guidance: args.guidance },
+    options: { repeats: args.repeats, batch: args.batch, strategies: args.strategies, seed: args.seed, guidance: args.guidance, asyncReads: args.asyncReads },
     models: [],
     skippedModels: [],
     conformance: [],
@@ -175,6 +179,7 @@ async function run(
     strategies: args.dry ? args.strategies.slice(0, 2) : args.strategies,
     seed: args.seed,
     guidance: args.guidance,
+    asyncReads: args.asyncReads,
     deadline: started + args.budgetS * 1000,
     log,
   };

@@ -7,7 +7,7 @@
 import { tf } from '@tarflow/tensor';
 import { initWebGPU, type WebGPUInfo } from '@tarflow/backend-webgpu';
 import { caseNames, FixtureSession, type CaseResult, type FixtureFiles } from '../src/cases.js';
-import { installDeferredReads, settleDeferredReads } from './deferred-reads.js';
+import { forbidSyncGpuReads } from './no-sync-reads.js';
 
 const sessions = new Map<string, FixtureSession>();
 
@@ -36,27 +36,17 @@ async function session(name: string): Promise<FixtureSession> {
 const api = {
   /**
    * Sets up WebGPU; resolves to what was found (or rejects with the reason).
-   * Synchronous reads are then answered as deferred-reads.ts explains.
+   * Synchronous GPU reads then fail loudly (no-sync-reads.ts).
    */
   init: async (): Promise<WebGPUInfo> => {
     const info = await initWebGPU();
-    installDeferredReads();
+    forbidSyncGpuReads();
     return info;
   },
   /** The case names of a fixture. */
   cases: async (name: string): Promise<string[]> => caseNames((await session(name)).files.spec),
-  /**
-   * Runs one case of a fixture. Its facts include what the deferred
-   * synchronous reads really held (failedBoolChecks must be 0).
-   */
-  run: async (name: string, c: string): Promise<CaseResult & { residuals: number[] }> => {
-    const r = await (await session(name)).run(c);
-    const d = await settleDeferredReads();
-    r.facts.boolReads = d.boolReads;
-    r.facts.failedBoolChecks = d.failedBoolChecks;
-    r.facts.floatReads = d.floatReads;
-    return { ...r, residuals: d.floatValues };
-  },
+  /** Runs one case of a fixture. */
+  run: async (name: string, c: string): Promise<CaseResult> => (await session(name)).run(c),
   /** Frees a fixture's model. */
   release: (name: string): void => {
     sessions.get(name)?.dispose();

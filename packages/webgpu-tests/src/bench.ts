@@ -31,6 +31,8 @@ export interface BenchOptions {
   guidance: number;
   /** No new run starts once this much time has passed since `startedAt`. */
   deadline: number;
+  /** Sample with model.sampleAsync (reads awaited) instead of model.sample (reads synchronous). */
+  asyncReads?: boolean;
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -141,7 +143,8 @@ export async function benchModel(name: string, model: TarFlow, o: BenchOptions):
       for (let rep = 0; rep <= o.repeats; rep++) {
         if (rep > 0 && Date.now() > o.deadline) break;
         const t0 = performance.now();
-        const r = model.sample(noise, { labels, guidance, strategy });
+        const options = { labels, guidance, strategy };
+        const r = o.asyncReads ? await model.sampleAsync(noise, options) : model.sample(noise, options);
         await r.images.data(); // the run ends when its images are on the CPU
         const ms = performance.now() - t0;
         depth = r.report.depth;
@@ -242,7 +245,7 @@ export interface BenchReport {
   node: string;
   startedAt: string;
   wallS: number;
-  options: { repeats: number; batch: number; strategies: string[]; seed: number; guidance: number };
+  options: { repeats: number; batch: number; strategies: string[]; seed: number; guidance: number; asyncReads: boolean };
   models: ModelBench[];
   /** Checkpoints that could not be benchmarked (not a TarFlow model, …), with why. */
   skippedModels: Array<{ model: string; reason: string }>;
@@ -261,7 +264,8 @@ export function renderMarkdown(r: BenchReport): string {
   lines.push(`- backend: ${r.backend} — ${r.backendDetail}`);
   for (const n of r.notes) lines.push(`- note: ${n}`);
   const runs = `${r.options.repeats} timed run${r.options.repeats === 1 ? '' : 's'}`;
-  lines.push(`- Node ${r.node}; ${runs} per strategy after one warm-up; batch ${r.options.batch}; seed ${r.options.seed}; guidance ${r.options.guidance}`);
+  const reads = r.options.asyncReads ? 'model.sampleAsync' : 'model.sample (synchronous reads)';
+  lines.push(`- Node ${r.node}; ${runs} per strategy after one warm-up; batch ${r.options.batch}; seed ${r.options.seed}; guidance ${r.options.guidance}; ${reads}`);
   lines.push(`- total wall time ${r.wallS.toFixed(0)} s`, '');
   for (const m of r.models) {
     lines.push(`## ${m.model} (T = ${m.tokens}, ${m.blocks} blocks, channels ${m.config.channels}, batch ${m.batch})`, '');

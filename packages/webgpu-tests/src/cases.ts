@@ -1,6 +1,7 @@
 /**
  * The reference conformance cases, runnable on whatever tfjs backend is
- * active, in a browser page or in Node. Inputs come from the fixture files as
+ * active, in a browser page or in Node. Sampling uses model.sampleAsync, the
+ * way to sample in browsers (no synchronous GPU reads). Inputs come from the fixture files as
  * bytes; outputs go back as plain number arrays keyed by the names the
  * fixture's expected file uses, so the caller compares them with the
  * reference values (see compare.ts). This mirrors
@@ -8,7 +9,7 @@
  */
 import { tf } from '@tarflow/tensor';
 import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile } from '@tarflow/checkpoint';
-import { loadModel, type GuidanceSettings, type SampleOptions, type SampleResult, type TarFlow } from '@tarflow/model';
+import { loadModel, type GuidanceSettings, type SampleOptions, type TarFlow } from '@tarflow/model';
 import { REFERENCE_SEMANTICS, type Strategy } from '@tarflow/solvers';
 
 /** The three files of one reference fixture, as read from disk or fetched. */
@@ -71,16 +72,6 @@ export function expectedTensor(file: SafetensorsFile, key: string, fixture: stri
   if (!raw) throw new Error(`fixture ${fixture} has no tensor '${key}'`);
   if (raw.dtype === 'I64' || raw.dtype === 'I32') return tf.tensor(toInt32(raw, key), raw.shape, 'int32');
   return tf.tensor(toFloat32(raw, key), raw.shape, 'float32');
-}
-
-/**
- * model.sampleAsync (reads through `await tensor.data()`) where the model has
- * it, else model.sample; `facts.asyncSampler` says which ran.
- */
-async function sample(model: TarFlow, noise: tf.Tensor3D, options: SampleOptions, facts: Record<string, number>): Promise<SampleResult> {
-  const m = model as TarFlow & { sampleAsync?: (n: tf.Tensor3D, o: SampleOptions) => Promise<SampleResult> };
-  facts.asyncSampler = typeof m.sampleAsync === 'function' ? 1 : 0;
-  return m.sampleAsync ? m.sampleAsync(noise, options) : m.sample(noise, options);
 }
 
 async function values(t: tf.Tensor): Promise<number[]> {
@@ -148,7 +139,7 @@ export class FixtureSession {
         tf.dispose([r.z, r.outputs, r.logdets, loss]);
       }
     } else if (name === 'sequential') {
-      const r = await sample(model, this.noise, { labels, guidance: fixtureGuidance(spec), trace: true }, facts);
+      const r = await model.sampleAsync(this.noise, { labels, guidance: fixtureGuidance(spec), trace: true });
       try {
         outputs['sequential.sample'] = await values(r.images);
         for (let i = 0; i < r.trace!.length; i++) outputs[`sequential.trace${i}`] = await values(r.trace![i]);
@@ -179,7 +170,7 @@ export class FixtureSession {
         ...REFERENCE_SEMANTICS,
         divergence: false,
       };
-      const r = await sample(model, this.noise, options, facts);
+      const r = await model.sampleAsync(this.noise, options);
       try {
         outputs[name] = await values(r.images);
         facts.depth = r.report.depth;

@@ -51,7 +51,7 @@ describe('gpu-bench measuring (cpu backend)', () => {
       node: process.version,
       startedAt: '2026-01-01T00:00:00.000Z',
       wallS: 1,
-      options: { repeats: 2, batch: 2, strategies: [], seed: 1, guidance: 0 },
+      options: { repeats: 2, batch: 2, strategies: [], seed: 1, guidance: 0, asyncReads: false },
       models: [r],
       skippedModels: [{ model: 'classifier', reason: 'not a TarFlow checkpoint' }],
       conformance: [],
