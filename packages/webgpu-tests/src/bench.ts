@@ -261,7 +261,7 @@ export function renderMarkdown(r: BenchReport): string {
   const lines: string[] = [];
   lines.push(`# TarFlow sampling benchmark (${r.startedAt})`, '');
   lines.push(`- status: **${r.status}**${r.reason ? ` — ${r.reason}` : ''}`);
-  lines.push(`- backend: ${r.backend} — ${r.backendDetail}`);
+  lines.push(`- backend: ${r.backend} — ${r.backendDetail || 'not set up'}`);
   for (const n of r.notes) lines.push(`- note: ${n}`);
   const runs = `${r.options.repeats} timed run${r.options.repeats === 1 ? '' : 's'}`;
   const reads = r.options.asyncReads ? 'model.sampleAsync' : 'model.sample (synchronous reads)';
