@@ -165,6 +165,7 @@ Examples:
     .option('--memory-batch <n>', 'batch of the memory check (default 64; run on wasm only unless --memory-solvers)', intArg(1))
     .option('--memory-solvers <list>', 'solvers of the memory check: sequential, jacobi, gs-jacobi, planner-depth (default: sequential,planner-depth on wasm, none on cpu)')
     .option('--quick', 'a small run: tiny batches, one repeat, T = 16 only')
+    .option('--render <json>', 'write the markdown of a saved JSON report (from an earlier run) to --out, measuring nothing')
     .addOption(new Option('--worker-backend <name>').choices(['webgpu', 'wasm', 'cpu']).hideHelp())
     .addOption(new Option('--worker-out <file>').hideHelp())
     .addOption(new Option('--shared <file>').hideHelp())

@@ -4,7 +4,7 @@
  * the default model embedded in @tarflow/zoo.
  */
 import { basename } from 'node:path';
-import { importCheckpoint } from '@tarflow/checkpoint';
+import { importCheckpoint, parseSafetensors } from '@tarflow/checkpoint';
 import { zlibInflate } from '@tarflow/checkpoint/node';
 import { loadModel, type TarFlow, type TarFlowConfig } from '@tarflow/model';
 import { fnv1a32 } from '@tarflow/train';
@@ -18,6 +18,17 @@ export interface ModelSource {
   name: string;
   /** FNV-1a hash of the checkpoint bytes (identifies the model in shard metadata). */
   hash: string;
+  /** Training steps recorded in the checkpoint's metadata (`train_step`), when present. */
+  trainStep?: number;
+}
+
+function trainStepOf(bytes: Uint8Array): number | undefined {
+  try {
+    const step = Number(parseSafetensors(bytes).metadata.train_step);
+    return Number.isInteger(step) ? step : undefined;
+  } catch {
+    return undefined; // not safetensors (a .pth): no such record
+  }
 }
 
 function isZip(bytes: Uint8Array): boolean {
@@ -56,11 +67,11 @@ export async function loadModelSource(checkpoint: string | undefined): Promise<M
     } catch (e) {
       throw new CliError(`the embedded default model is missing (${messageOf(e)}); pass --checkpoint <file>`);
     }
-    return { model: loadModel(bytes), name: 'default', hash: fnv1a32(bytes) };
+    return { model: loadModel(bytes), name: 'default', hash: fnv1a32(bytes), trainStep: trainStepOf(bytes) };
   }
   const bytes = await readBytes(checkpoint, 'checkpoint');
   try {
-    return { model: modelFromBytes(bytes, basename(checkpoint)), name: checkpoint, hash: fnv1a32(bytes) };
+    return { model: modelFromBytes(bytes, basename(checkpoint)), name: checkpoint, hash: fnv1a32(bytes), trainStep: trainStepOf(bytes) };
   } catch (e) {
     throw new CliError(`checkpoint ${checkpoint}: ${messageOf(e)}`);
   }
@@ -71,5 +82,6 @@ export function describeModel(source: ModelSource): string {
   const c = source.model.config;
   const what = source.name === 'default' ? 'default model (@tarflow/zoo)' : source.name;
   const cond = c.num_classes > 0 ? `${c.num_classes} classes` : 'unconditional';
-  return `${what}: ${c.num_blocks} blocks × ${c.layers_per_block} layers, ${c.channels} channels, ${source.model.tokens} tokens of ${source.model.patchDim} values, ${c.in_channels}×${c.img_size}×${c.img_size} images, ${cond}`;
+  const trained = source.trainStep !== undefined ? ` (trained ${source.trainStep} steps)` : '';
+  return `${what}${trained}: ${c.num_blocks} blocks × ${c.layers_per_block} layers, ${c.channels} channels, ${source.model.tokens} tokens of ${source.model.patchDim} values, ${c.in_channels}×${c.img_size}×${c.img_size} images, ${cond}`;
 }

@@ -55,6 +55,8 @@ export interface BenchFlags extends CommonFlags {
   /** Internal: run the measurements of one backend and write them to `workerOut`. */
   workerBackend?: BackendChoice;
   workerOut?: string;
+  /** Re-render the markdown from a saved JSON report instead of measuring. */
+  render?: string;
   /** Internal: what an earlier backend's worker measured that does not depend on the backend (see Shared). */
   shared?: string;
 }
@@ -140,6 +142,8 @@ interface Row {
   /** Wall-time speed-up over the sequential row, and depth reduction. */
   speedup: number;
   depthReduction: number;
+  /** One dependent evaluation's wall time in sequential steps (see passCost). */
+  passCost: number;
   meanAbsDiff: number;
   maxAbsDiff: number;
   fd?: number;
@@ -160,6 +164,7 @@ interface ScalingRow {
   sequentialDepth: number;
   speedup: number;
   depthReduction: number;
+  passCost: number;
   meanAbsDiff: number;
 }
 
@@ -262,6 +267,16 @@ function timeStrategy(
   return { times, ...last! };
 }
 
+/**
+ * The wall time of one dependent evaluation of a run in units of one
+ * sequential step (a single-position evaluation) of the sequential run: for a
+ * Jacobi strategy, what one parallel pass costs. A GPU brings it near 1; the
+ * arithmetic of a pass over a whole block is that of T − 1 steps.
+ */
+function passCost(wallMs: number, depth: number, seqWallMs: number, seqDepth: number): number {
+  return wallMs / Math.max(1, depth) / (seqWallMs / Math.max(1, seqDepth));
+}
+
 /** A scaling-table row of `solver` against the sequential run `seq` of the same size. */
 function scalingRow(label: string, size: number, solver: string, r: Timed, seq: Timed): ScalingRow {
   const wallMs = median(r.times);
@@ -273,6 +288,7 @@ function scalingRow(label: string, size: number, solver: string, r: Timed, seq: 
     depth: r.depth,
     sequentialDepth: r.sequentialDepth,
     speedup: median(seq.times) / wallMs,
+    passCost: passCost(wallMs, r.depth, median(seq.times), seq.depth),
     depthReduction: r.sequentialDepth / Math.max(1, r.depth),
     meanAbsDiff: r === seq ? 0 : meanMaxDiff(r.images, seq.images).mean,
   };
@@ -452,6 +468,7 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
         sequentialDepth: t.sequentialDepth,
         fallbacks: t.fallbacks,
         speedup: (rows[0]?.wallMs ?? wall) / wall,
+        passCost: passCost(wall, t.depth, rows[0]?.wallMs ?? wall, rows[0]?.depth ?? t.depth),
         depthReduction: t.sequentialDepth / Math.max(1, t.depth),
         meanAbsDiff: diff.mean,
         maxAbsDiff: diff.max,
@@ -596,7 +613,7 @@ async function memoryCheck(backend: string, solver: string, strategy: Strategy |
 
 function sideBySideTable(r: WorkerResult): string {
   const withFd = r.sideBySide.some((x) => x.fd !== undefined);
-  const headers = ['strategy', 'notation', 'wall (median)', 'depth', 'speed-up (wall)', 'depth reduction', 'mean \\|Δ\\| vs seq', 'max \\|Δ\\|', ...(withFd ? ['FD'] : []), 'fallbacks', 'tfjs peak', 'RSS high-water'];
+  const headers = ['strategy', 'notation', 'wall (median)', 'depth', 'speed-up (wall)', 'depth reduction', 'pass cost (steps)', 'mean \\|Δ\\| vs seq', 'max \\|Δ\\|', ...(withFd ? ['FD'] : []), 'fallbacks', 'tfjs peak', 'RSS high-water'];
   const rows = r.sideBySide.map((x) => [
     x.plannedOn ? `${x.name} (planned on ${x.plannedOn})` : x.name,
     `\`${x.strategy.replace(/\|/g, '\\|')}\``,
@@ -604,6 +621,7 @@ function sideBySideTable(r: WorkerResult): string {
     `${x.depth} / ${x.sequentialDepth}`,
     `${x.speedup.toFixed(2)}×`,
     `${x.depthReduction.toFixed(1)}×`,
+    x.passCost.toFixed(1),
     sci(x.meanAbsDiff),
     sci(x.maxAbsDiff),
     ...(withFd ? [x.fd === undefined ? '–' : x.fd.toFixed(2)] : []),
@@ -611,14 +629,23 @@ function sideBySideTable(r: WorkerResult): string {
     mib(x.tfPeakBytes),
     mib(x.maxRssBytes),
   ]);
-  return markdownTable(headers, rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', ...(withFd ? ['r' as const] : []), 'r', 'r', 'r']);
+  return markdownTable(headers, rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', ...(withFd ? ['r' as const] : []), 'r', 'r', 'r']);
 }
 
 function scalingTable(rows: ScalingRow[], what: string): string {
   return markdownTable(
-    [what, 'solver', 'wall (median)', 'depth', 'speed-up (wall)', 'depth reduction', 'mean \\|Δ\\| vs seq'],
-    rows.map((x) => [String(x.size), x.solver, ms(x.wallMs), `${x.depth} / ${x.sequentialDepth}`, `${x.speedup.toFixed(2)}×`, `${x.depthReduction.toFixed(1)}×`, sci(x.meanAbsDiff)]),
-    ['r', 'l', 'r', 'r', 'r', 'r', 'r'],
+    [what, 'solver', 'wall', 'depth', 'speed-up (wall)', 'depth reduction', 'pass cost (steps)', 'mean \\|Δ\\| vs seq'],
+    rows.map((x) => [
+      String(x.size),
+      x.solver,
+      ms(x.wallMs),
+      `${x.depth} / ${x.sequentialDepth}`,
+      `${x.speedup.toFixed(2)}×`,
+      `${x.depthReduction.toFixed(1)}×`,
+      x.passCost.toFixed(1),
+      sci(x.meanAbsDiff),
+    ]),
+    ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
 }
 
@@ -638,6 +665,14 @@ function speedupTrend(rows: ScalingRow[], solver: string): string {
     .join(', ');
 }
 
+/** "1.7 at 1, 7.6 at 8, …" steps per pass for one solver of a scaling table. */
+function passTrend(rows: ScalingRow[], solver: string): string {
+  return rows
+    .filter((x) => x.solver === solver)
+    .map((x) => `${x.passCost.toFixed(1)} at ${x.size}`)
+    .join(', ');
+}
+
 function section(r: WorkerResult): string {
   const p = r.profile;
   const seq = r.sideBySide[0];
@@ -645,29 +680,34 @@ function section(r: WorkerResult): string {
   const best = others.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
   const deepest = others.reduce((a, b) => (b.depthReduction > a.depthReduction ? b : a));
   const timePlan = others.find((x) => x.name.endsWith('objective time'));
+  const tokensMinusOne = seq.depth / r.model.blocks;
+  const jacobi = others[0];
+  const passNote =
+    `Here one plain-Jacobi pass costs ${jacobi.passCost.toFixed(1)} sequential steps (a block's sequential loop is ${tokensMinusOne} steps), ` +
+    `so a strategy wins wall time only when it cuts the depth by more than that factor.`;
   const verdict =
     best.speedup < 1
       ? `No iterative strategy beats the sequential loop's ${ms(seq.wallMs)} in wall time on \`${r.backend}\` (the closest is ${best.name} at ${best.speedup.toFixed(2)}×), ` +
-        `although ${deepest.name} cuts the depth ${deepest.depthReduction.toFixed(1)}× (${deepest.depth} instead of ${seq.depth} dependent evaluations) — the reduction a GPU turns into speed.`
-      : `${best.name} beats the sequential loop's ${ms(seq.wallMs)} in wall time (${best.speedup.toFixed(2)}×): at batch ${p.batch} the per-call overhead of ${seq.depth} single-position steps outweighs the extra arithmetic of the parallel passes. ` +
-        `The largest depth reduction is ${deepest.name}'s ${deepest.depthReduction.toFixed(1)}× (depth ${deepest.depth}).`;
+        `although ${deepest.name} cuts the depth ${deepest.depthReduction.toFixed(1)}× (${deepest.depth} instead of ${seq.depth} dependent evaluations) — the reduction a GPU turns into speed. ${passNote}`
+      : `${best.name} beats the sequential loop's ${ms(seq.wallMs)} in wall time (${best.speedup.toFixed(2)}×). ${passNote} ` +
+        `The largest depth reduction is ${deepest.name}'s ${deepest.depthReduction.toFixed(1)}× (depth ${deepest.depth}); check its mean and max |Δ| before taking the speed.`;
   const planning = others.filter((x) => x.planMs !== undefined);
   const batchSolvers = [...new Set(r.batchScaling.map((x) => x.solver))].filter((x) => x !== 'sequential');
   const tokenSolvers = [...new Set(r.tokenScaling.map((x) => x.solver))].filter((x) => x !== 'sequential');
   return [
     `## Backend \`${r.backend}\``,
     '',
-    `Model: ${r.model.description}. Batch ${p.batch}${r.model.conditional ? ', classes in turn' : ''}` +
+    `Model: ${r.model.description} (file hash ${r.model.hash}). Batch ${p.batch}${r.model.conditional ? ', classes in turn' : ''}` +
       `${r.model.guidance ? `, classifier-free guidance ${r.model.guidance.scale} (the model's recommended setting; every step evaluates both branches)` : ''}; ` +
       `wall time is the median of ${p.repeats} run${p.repeats > 1 ? 's' : ''}, after a warm-up run${r.fdReal ? ' and the FD batch' : ''}. ` +
       `The toughest block (largest CRM on ${r.shared.toughest.calibration}${r.shared.backend !== r.backend ? `, measured on ${r.shared.backend}` : ''}) is sampling index ${r.shared.toughest.samplingIndex} ` +
       `(forward ${r.shared.toughest.forwardIndex}, ${(r.shared.toughest.crmShare * 100).toFixed(0)}% of the summed CRM). ` +
-      `This backend's measurements took ${ms(r.totalMs)} (${Object.entries(r.phases).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}).`,
+      `This backend's measurements took ${ms(r.totalMs)} (${Object.entries(r.phases).filter(([, v]) => v >= 1).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}).`,
     '',
     sideBySideTable(r),
     '',
     verdict +
-      (timePlan ? ` The planner's \`time\` objective, which times this backend, chose \`${timePlan.strategy}\`.` : '') +
+      (timePlan ? ` The planner's \`time\` objective, which times this backend, chose \`${timePlan.strategy}\`${timePlan.strategy === 'sequential' ? ' (so its row differs from the first only by timing noise)' : ''}.` : '') +
       (planning.length
         ? ` Planning took ${planning.map((x) => `${ms(x.planMs!)} (${x.name.replace('planner, ', '')}${x.plannedOn ? `, on ${x.plannedOn}; a depth plan does not depend on the backend, so it is reused here` : ''})`).join(' and ')}.`
         : ''),
@@ -684,7 +724,8 @@ function section(r: WorkerResult): string {
           scalingTable(r.batchScaling, 'batch'),
           '',
           `Wall-time speed-up over the sequential loop by batch: ${batchSolvers.map((s) => `${s} ${speedupTrend(r.batchScaling, s)}`).join('; ')}. ` +
-            'The arithmetic of a parallel pass grows with the batch while the sequential loop\'s per-step overhead does not, so on a CPU the iterative solvers lose ground as the batch grows; the depth does not depend on the batch beyond the slowest sample\'s convergence.',
+            `One pass costs, in sequential steps: ${batchSolvers.map((s) => `${s} ${passTrend(r.batchScaling, s)}`).join('; ')}. ` +
+            'A single-position step is mostly per-kernel overhead, which does not grow with the batch; a pass is arithmetic, which does — so on a CPU the pass cost climbs towards the T − 1 steps of the whole loop as the batch grows, and the iterative solvers lose their edge. The depth does not depend on the batch beyond the slowest sample\'s convergence.',
         ]
       : [`Not run on \`${r.backend}\` (time budget); see the wasm section (\`--batches 1,2,4\` runs it here).`]),
     '',
@@ -696,13 +737,16 @@ function section(r: WorkerResult): string {
     '',
     scalingTable(r.tokenScaling, 'T'),
     '',
-    `Wall-time speed-up by T: ${tokenSolvers.map((s) => `${s} ${speedupTrend(r.tokenScaling, s)}`).join('; ')}.`,
+    `Wall-time speed-up by T: ${tokenSolvers.map((s) => `${s} ${speedupTrend(r.tokenScaling, s)}`).join('; ')}. ` +
+      `One pass costs, in sequential steps: ${tokenSolvers.map((s) => `${s} ${passTrend(r.tokenScaling, s)}`).join('; ')} — growing with T, as a pass covers T − 1 positions (a GS module fewer).`,
     '',
     `### Memory: a batch of ${p.memoryBatch} from the ${r.model.source === 'default' ? 'default model' : 'model'}`,
     '',
     ...(r.memory.length
       ? [
-          'Each row is a fresh `tarflow sample --batch ' + p.memoryBatch + ' --chunk ' + p.memoryBatch + ' --json` process (one model call for the whole batch); peak RSS is its `process.resourceUsage().maxRSS`.',
+          'Each row is a fresh `tarflow sample --batch ' + p.memoryBatch + ' --chunk ' + p.memoryBatch + ' --json` process (one model call for the whole batch' +
+            (r.model.source === 'default' ? ", with the model's recommended guidance and its denoising step, taken 8 samples at a time" : '') +
+            '); peak RSS is its `process.resourceUsage().maxRSS`.',
           '',
           memoryTable(r.memory),
         ]
@@ -724,9 +768,11 @@ function markdown(results: WorkerResult[], started: Date, load: number[]): strin
     '- **Depth** is the number of dependent network evaluations: T − 1 per block for the sequential sampler, one per Jacobi iteration. ' +
       'It is what a GPU turns into time, because there one parallel pass over all positions costs about as much as one single-position step.',
     '- **On a CPU it is not.** A Jacobi pass evaluates all T − 1 positions of a block: the same arithmetic as the whole sequential KV-cache loop over that block, ' +
-      'which evaluates each position once. Jacobi needs several passes, so wherever arithmetic dominates — realistic batches and models — wall time cannot beat the sequential loop, ' +
-      'whatever the depth. Only where per-call overhead dominates (batch 1, tiny models) does a smaller depth save wall time on a CPU. ' +
-      'The depth-reduction column is what a GPU backend turns into speed; the planner\'s `time` objective times the backend it runs on and plans for it.',
+      'which evaluates each position once. Where arithmetic dominates, a pass costs about as much as the whole sequential loop, and since Jacobi needs several passes, ' +
+      'wall time cannot beat the sequential loop whatever the depth. tfjs adds a fixed cost per kernel, though, which dominates a single-position step at small batches, ' +
+      'so on this machine a pass costs far fewer steps than T − 1 at batch 1 and climbs towards it as the batch (or T) grows. ' +
+      'The **pass cost** column measures it: the wall time of one dependent evaluation in units of one sequential step. A strategy wins wall time exactly when its depth reduction exceeds its pass cost; ' +
+      'on a GPU the pass cost is near 1, so the depth reduction is the speed-up. The planner\'s `time` objective times the backend it runs on and plans for it.',
     '- **Mean |Δ|** compares each strategy\'s images with the sequential sampler\'s from the same noise and labels (pixel range [-1, 1]).',
     '- Plain Jacobi runs to max|Δ| ≤ 1e-4 (at most T − 1 iterations); the hand strategy is paper-style `[Stack-GS-J-Else]`: GS-Jacobi with 4 modules on the block with the largest CRM, plain Jacobi capped at 10 iterations elsewhere, all stopping at the same tolerance.',
     '',
@@ -734,23 +780,44 @@ function markdown(results: WorkerResult[], started: Date, load: number[]): strin
     '## Reproduce',
     '',
     '```sh',
-    'pnpm build && pnpm bench            # both backends, writes docs/benchmarks.md and docs/benchmarks.json',
+    'pnpm build && pnpm bench            # wasm and cpu; writes docs/benchmarks.md and docs/benchmarks.json (re-run when the default model changes)',
     'pnpm tarflow bench --backends wasm --batch 16 --out /tmp/b.md   # one backend, other sizes',
     '```',
     '',
   ].join('\n');
 }
 
+/** Writes the markdown report (and the JSON) of finished measurements. */
+async function writeReport(flags: BenchFlags, results: WorkerResult[], started: Date, load: number[]): Promise<string> {
+  const jsonOut = flags.jsonOut ?? flags.out.replace(/\.md$/i, '.json');
+  await writeOutput(flags.out, new TextEncoder().encode(markdown(results, started, load)));
+  await writeOutput(jsonOut, new TextEncoder().encode(`${JSON.stringify({ started: started.toISOString(), loadavg: load, results }, null, 2)}\n`));
+  return jsonOut;
+}
+
 export async function benchCommand(flags: BenchFlags): Promise<void> {
+  if (!flags.workerBackend && !flags.out.toLowerCase().endsWith('.md')) {
+    throw new UsageError(`--out ${flags.out}: the report is markdown; the file name must end in .md`);
+  }
+  if (flags.render) {
+    // Re-render the report of saved measurements (e.g. after changing its wording), measuring nothing.
+    let saved: { started: string; loadavg: number[]; results: WorkerResult[] };
+    try {
+      saved = JSON.parse(await readFile(flags.render, 'utf8'));
+    } catch (e) {
+      throw new CliError(`--render ${flags.render}: ${messageOf(e)}`);
+    }
+    const md = markdown(saved.results, new Date(saved.started), saved.loadavg);
+    await writeOutput(flags.out, new TextEncoder().encode(md));
+    emit(flags, { command: 'bench', out: resolve(flags.out) }, () => `wrote ${flags.out} from ${flags.render}`);
+    return;
+  }
   if (flags.workerBackend) {
     const result = await runWorker(flags.workerBackend, flags);
     if (!flags.workerOut) throw new UsageError('--worker-backend needs --worker-out');
     await writeFile(flags.workerOut, JSON.stringify(result));
     return;
   }
-  const outKind = flags.out.toLowerCase().endsWith('.md');
-  if (!outKind) throw new UsageError(`--out ${flags.out}: the report is markdown; the file name must end in .md`);
-  const jsonOut = flags.jsonOut ?? flags.out.replace(/\.md$/i, '.json');
   const backends = flags.backends.split(',').map((s) => s.trim());
   for (const b of backends) {
     if (b !== 'webgpu' && b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backends: unknown backend '${b}' (expected webgpu, wasm or cpu)`);
@@ -789,9 +856,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const md = markdown(results, started, load);
-  await writeOutput(flags.out, new TextEncoder().encode(md));
-  await writeOutput(jsonOut, new TextEncoder().encode(`${JSON.stringify({ started: started.toISOString(), loadavg: load, results }, null, 2)}\n`));
+  const jsonOut = await writeReport(flags, results, started, load);
   emit(flags, { command: 'bench', out: resolve(flags.out), json: resolve(jsonOut), results }, () => {
     const lines = [`wrote ${flags.out} and ${jsonOut}`];
     for (const r of results) {
