@@ -86,7 +86,7 @@ export function buildProgram(): Command {
     .option('--denoise', 'finish with one score-based denoising step (the default model does unless --no-denoise)')
     .option('--no-denoise', 'skip the denoising step')
     .option('--seed <n>', 'seed: sample i draws its noise (and random label) from (seed, i)', intArg(0), 0)
-    .option('--batch <n>', `number of samples in the run (default ${DEFAULT_BATCH}, or the rows of --noise)`, intArg(1))
+    .option('--batch <n>', `number of samples in the run (default: the rows of --noise, the length of a --labels list, else ${DEFAULT_BATCH})`, intArg(1))
     .option('--chunk <n>', 'samples per model call (bounds memory)', intArg(1), 64)
     .option('--shard <i/n>', 'sample only shard i of n (contiguous ranges of sample indices; shards numbered from 1)', shardArg)
     .addOption(backendOption())

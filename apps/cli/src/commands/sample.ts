@@ -88,7 +88,9 @@ async function readInputs(flags: SampleFlags, model: TarFlow): Promise<Inputs> {
   const T = model.tokens;
   const D = model.patchDim;
   const K = model.config.num_classes;
-  let total = flags.batch ?? DEFAULT_BATCH;
+  // Without --batch, a list of several labels sets the run's size (one sample per label).
+  const listed = flags.labels?.kind === 'list' && flags.labels.values.length > 1 ? flags.labels.values.length : undefined;
+  let total = flags.batch ?? listed ?? DEFAULT_BATCH;
   let noise: Float32Array | null = null;
   let noiseHash: string | null = null;
   if (flags.noise !== undefined) {
