@@ -14,7 +14,7 @@ export interface PlanStore {
 }
 
 /** Bumped whenever the planner's method changes, so stale plans are not reused. */
-export const PLANNER_VERSION = 2;
+export const PLANNER_VERSION = 3;
 
 /** A plan store in memory (per process / page). */
 export function memoryPlanStore(): PlanStore {
@@ -72,6 +72,7 @@ export function planKey(model: TarFlow, options: PlanOptions, fingerprint = mode
     guidance: options.guidance ?? null,
     seed: options.seed ?? null,
     target: options.targetMeanAbsDiff ?? null,
+    targetMax: options.targetMaxAbsDiff ?? null,
     margin: options.margin ?? null,
     tolerances: options.tolerances ?? null,
     modules: options.modules ?? null,

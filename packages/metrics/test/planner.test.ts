@@ -26,10 +26,11 @@ describe('strategy planner (wasm)', () => {
 
   it('objective depth: far less depth than sequential, and parity on a batch it never saw', () => {
     const before = tf.memory().numTensors;
-    const plan = planStrategy(model, { objective: 'depth', batch: 8, seed: 1 });
+    const plan = planStrategy(model, { objective: 'depth', batch: 6, seed: 1, tolerances: [0.3, 0.03, 0.003] });
     expect(tf.memory().numTensors).toBe(before);
     expect(plan.predicted.depth).toBeLessThan(plan.predicted.sequentialDepth);
     expect(plan.predicted.meanAbsDiff).toBeLessThanOrEqual(0.01 * 0.5);
+    expect(plan.predicted.maxAbsDiff).toBeLessThanOrEqual(0.25 * 0.5);
     expect(plan.blocks).toHaveLength(4);
     for (const b of plan.blocks) expect(b.reason).toMatch(/CRM share/);
     // A fresh batch: the plan should generalise.
@@ -43,10 +44,11 @@ describe('strategy planner (wasm)', () => {
   });
 
   it('objective time follows the backend: Jacobi where a pass is cheap, sequential where it costs n steps', () => {
-    const gpu = planStrategy(model, { objective: 'time', cost: costModel('gpu', model.tokens) });
-    expect(gpu.strategy.every((s) => s.kind === 'jacobi')).toBe(true);
+    const gpu = planStrategy(model, { objective: 'time', batch: 4, cost: costModel('gpu', model.tokens), tolerances: [0.03, 0.003], trim: false });
+    // Jacobi wherever it needs fewer iterations than the T − 1 steps of the loop.
+    expect(gpu.strategy.some((s) => s.kind === 'jacobi')).toBe(true);
     expect(gpu.predicted.ms!).toBeLessThan(gpu.predicted.sequentialMs!);
-    const cpu = planStrategy(model, { objective: 'time', cost: costModel('cpu', model.tokens) });
+    const cpu = planStrategy(model, { objective: 'time', batch: 4, cost: costModel('cpu', model.tokens) });
     expect(cpu.strategy.every((s) => s.kind === 'sequential')).toBe(true);
     expect(cpu.predicted.ms!).toBeLessThanOrEqual(cpu.predicted.sequentialMs!);
     // Decided from the cost model alone: no calibration sampling was needed.
