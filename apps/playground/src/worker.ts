@@ -47,9 +47,10 @@ function needModel(): TarFlow {
   return model;
 }
 
-function images(t: tf.Tensor): Images {
+async function images(t: tf.Tensor): Promise<Images> {
   // A copy: the page receives its buffer by transfer.
-  return { data: new Float32Array(t.dataSync()), shape: t.shape as Images['shape'] };
+  // Asynchronous reads: browsers cannot read WebGPU buffers synchronously.
+  return { data: new Float32Array(await t.data()), shape: t.shape as Images['shape'] };
 }
 
 /** Identifies the noise, labels and guidance of a run (what the exact samples depend on). */
@@ -106,8 +107,8 @@ class Session {
     return { strategy: plan.strategy, plan: summary(plan, cached) };
   }
 
-  /** One model.sample with progress per block; the caller disposes the result. */
-  sample(s: SampleSettings, strategy: Strategy, phase: string, trace: boolean): ModelSampleResult {
+  /** One model.sampleAsync with progress per block; the caller disposes the result. */
+  async sample(s: SampleSettings, strategy: Strategy, phase: string, trace: boolean): Promise<ModelSampleResult> {
     const m = needModel();
     const total = m.blocks.length;
     // tfjs takes seed 0 for "no seed" (Math.random), so the page's seeds 0, 1, … are tfjs' 1, 2, ….
@@ -116,7 +117,7 @@ class Session {
     const what = phase === 'sequential' ? 'exact sequential reference' : 'sampling';
     this.progress({ phase, message: `${what}: block 1 of ${total}…`, done: 0, total });
     try {
-      return m.sample(noise, {
+      return await m.sampleAsync(noise, {
         labels,
         guidance: s.guidance ?? undefined,
         strategy,
@@ -138,11 +139,11 @@ class Session {
     exact = { key: inputsKey(s), images: tf.keep(tf.clone(raw)) };
   }
 
-  runSample(s: SampleSettings): SampleResult {
+  async runSample(s: SampleSettings): Promise<SampleResult> {
     const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
     try {
       const { strategy, plan } = this.strategy(s, labels);
-      const r = this.sample(s, strategy, 'sample', s.trace);
+      const r = await this.sample(s, strategy, 'sample', s.trace);
       try {
         if (strategy.every((b) => b.kind === 'sequential')) this.keepExact(s, r.images);
         let shown = r.images;
@@ -150,10 +151,10 @@ class Session {
           this.progress({ phase: 'denoise', message: 'denoising step…' });
           shown = needModel().denoise(r.images, labels);
         }
-        const out: SampleResult = { images: images(shown), denoised: s.denoise, report: r.report };
+        const out: SampleResult = { images: await images(shown), denoised: s.denoise, report: r.report };
         if (shown !== r.images) shown.dispose();
         if (plan) out.plan = plan;
-        if (r.trace) out.trace = r.trace.map(images);
+        if (r.trace) out.trace = await Promise.all(r.trace.map(images));
         return out;
       } finally {
         r.images.dispose();
@@ -164,20 +165,20 @@ class Session {
     }
   }
 
-  runCompare(s: SampleSettings): CompareResult {
+  async runCompare(s: SampleSettings): Promise<CompareResult> {
     const m = needModel();
     const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
     try {
       const { strategy, plan } = this.strategy(s, labels);
-      const seq = this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
+      const seq = await this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
       try {
         this.keepExact(s, seq.images);
-        const fast = this.sample(s, strategy, 'sample', false);
+        const fast = await this.sample(s, strategy, 'sample', false);
         try {
           const q = sampleQuality({ samples: fast.images, reference: seq.images });
           const out: CompareResult = {
-            sequential: { images: images(seq.images), report: seq.report },
-            solver: { images: images(fast.images), report: fast.report },
+            sequential: { images: await images(seq.images), report: seq.report },
+            solver: { images: await images(fast.images), report: fast.report },
             meanAbsDiff: q.meanAbsDiff ?? NaN,
             maxAbsDiff: q.maxAbsDiff ?? NaN,
           };
@@ -194,12 +195,12 @@ class Session {
     }
   }
 
-  runMetrics(s: SampleSettings): MetricsResult {
+  async runMetrics(s: SampleSettings): Promise<MetricsResult> {
     const m = needModel();
     const key = inputsKey(s);
     const reused = exact?.key === key;
     if (!reused) {
-      const seq = this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
+      const seq = await this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
       this.keepExact(s, seq.images);
       seq.images.dispose();
     }
