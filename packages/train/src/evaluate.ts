@@ -16,6 +16,8 @@ export interface SampleAccuracyOptions {
   guidance?: GuidanceSettings;
   /** Apply `model.denoise` (one score step, step size noise_std²) to the samples (default true). */
   denoise?: boolean;
+  /** Standard deviation of the sampling noise, before the prior's √var (default 1; below 1 trades diversity for fidelity). */
+  temperature?: number;
   /** Seed of the noise (default 0). */
   seed?: number;
   /** Samples drawn at once (default 50). */
@@ -52,7 +54,7 @@ export function sampleAccuracy(model: TarFlow, classifier: MnistClassifier, opti
   const t0 = performance.now();
   for (let s = 0; s < n; s += batchSize) {
     const m = Math.min(batchSize, n - s);
-    const noise = tf.randomNormal([m, model.tokens, model.patchDim], 0, 1, 'float32', seed * 1_000_003 + s) as tf.Tensor3D;
+    const noise = tf.randomNormal([m, model.tokens, model.patchDim], 0, options.temperature ?? 1, 'float32', seed * 1_000_003 + s) as tf.Tensor3D;
     const lab = tf.tensor1d(labels.subarray(s, s + m), 'int32');
     try {
       let x: ImageBatch = model.sample(noise, { labels: lab, guidance: options.guidance }).images;
