@@ -22,15 +22,15 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     tf.dispose([x, noise, labels]);
   });
 
-  it('repeated forward, sampling (every solver, guided) and denoising leave numTensors unchanged', () => {
-    const run = () => {
+  it('repeated forward, sampling (every solver, guided, sync and async) and denoising leave numTensors unchanged', async () => {
+    const run = async () => {
       const r = model.forward(x, labels);
       tf.dispose([r.z, r.outputs, r.logdets]);
       tf.dispose(model.imageLoss(x, labels));
       const guidance = { scale: 1, annealed: true, attnTemp: 0.9 };
       const seq = model.sample(noise, { labels, guidance, trace: true });
       tf.dispose([seq.images, seq.trace!]);
-      const gs = model.sample(noise, {
+      const gs = await model.sampleAsync(noise, {
         labels,
         guidance,
         strategy: [
@@ -43,9 +43,9 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
       tf.dispose(gs.images);
       tf.dispose(model.denoise(x, labels));
     };
-    run(); // warm-up: backends may allocate persistent buffers once
+    await run(); // warm-up: backends may allocate persistent buffers once
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 2; i++) run();
+    for (let i = 0; i < 2; i++) await run();
     expect(tf.memory().numTensors).toBe(before);
   });
 });

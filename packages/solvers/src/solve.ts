@@ -117,11 +117,33 @@ export function runSync<R>(steps: ReadSteps<R>): R {
   return r.value;
 }
 
-/** Drives solver steps with asynchronous reads (WebGPU in browsers, or to keep a page responsive). */
-export async function runAsync<R>(steps: ReadSteps<R>): Promise<R> {
+/** Lets timers, messages and rendering run (a resolved promise alone would not). */
+function nextTask(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(0);
+  });
+}
+
+/**
+ * Drives solver steps with asynchronous reads (WebGPU in browsers, or to keep a
+ * page responsive). On backends whose reads resolve at once (cpu, wasm) it
+ * still hands control to the event loop every `yieldEveryMs` milliseconds.
+ */
+export async function runAsync<R>(steps: ReadSteps<R>, yieldEveryMs = 20): Promise<R> {
   let r = steps.next();
+  let last = performance.now();
   try {
     while (!r.done) {
+      if (performance.now() - last >= yieldEveryMs) {
+        await nextTask();
+        last = performance.now();
+      }
       const value = (await r.value.data())[0];
       r.value.dispose();
       r = steps.next(value);
