@@ -5,8 +5,8 @@
 //   nice -n 10 node packages/train/scripts/train-default.mjs [outDir] [key=value ...] [--extend]
 //
 // outDir defaults to packages/train/.runs/mnist-cond. key=value pairs override
-// numeric recipe fields (steps=…, batchSize=…, lr=…) for experiments; the
-// shipped model uses none. Re-running the same command resumes from the newest
+// numeric recipe fields (steps=…, batchSize=…, lr=…), and stopAfter=N stops
+// (with a checkpoint) after step N. The shipped model: see docs/training.md. Re-running the same command resumes from the newest
 // checkpoint in outDir; add `steps=N --extend` to continue a finished run to N
 // steps (the cosine schedule restarts from the resume point). SIGINT / SIGTERM
 // write a checkpoint and stop.
@@ -19,7 +19,7 @@ const extend = argv.includes('--extend');
 const overrides = Object.fromEntries(
   argv.filter((a) => a !== '--extend').map((a) => {
     const [k, v] = a.split('=');
-    if (!(k in DEFAULT_MNIST_RECIPE) || !Number.isFinite(Number(v))) throw new Error(`unknown or non-numeric override '${a}'`);
+    if (!(k in DEFAULT_MNIST_RECIPE || k === 'stopAfter') || !Number.isFinite(Number(v))) throw new Error(`unknown or non-numeric override '${a}'`);
     return [k, Number(v)];
   }),
 );

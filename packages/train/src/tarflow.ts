@@ -124,6 +124,8 @@ export interface TrainTarFlowOptions {
    * had been killed: the run continues from the last checkpoint when resumed.
    */
   signal?: AbortSignal;
+  /** Stop after this step (with a checkpoint), e.g. to train in sessions; the run resumes later with the same options. */
+  stopAfter?: number;
   /** Write a checkpoint when stopping on abort (default false: stop as a kill would). */
   checkpointOnAbort?: boolean;
 }
@@ -226,6 +228,7 @@ export async function trainTarFlow(options: TrainTarFlowOptions): Promise<TrainT
   const sampleEvery = positiveInt('sampleEvery', options.sampleEvery ?? 0, 0);
   const samplesPerClass = positiveInt('samplesPerClass', options.samplesPerClass ?? 1);
   const resume = options.resume ?? 'auto';
+  const stopAfter = options.stopAfter === undefined ? Infinity : positiveInt('stopAfter', options.stopAfter);
   const log = options.onLog ?? (() => undefined);
   positiveInt('warmupSteps', warmupSteps, 0);
   if (!(lr > 0) || !(minLr >= 0) || minLr > lr) throw new TrainingError(`learning rates must satisfy 0 <= minLr <= lr and lr > 0, got lr ${lr}, minLr ${minLr}`);
@@ -385,8 +388,13 @@ export async function trainTarFlow(options: TrainTarFlowOptions): Promise<TrainT
         etaMs: (sessionMs / (step - startStep)) * (steps - step),
       });
       const last = step === steps;
-      if (last || step % checkpointEvery === 0 || (now - lastCheckpointTime) / 1000 >= checkpointEverySeconds) await saveCheckpoint();
+      const pause = step === stopAfter;
+      if (last || pause || step % checkpointEvery === 0 || (now - lastCheckpointTime) / 1000 >= checkpointEverySeconds) await saveCheckpoint();
       if (last || (sampleEvery > 0 && step % sampleEvery === 0)) await saveSamples();
+      if (pause && !last) {
+        log(`stopped after step ${step} (stopAfter); resume to continue`);
+        break;
+      }
     }
   } catch (e) {
     optimizer.dispose();

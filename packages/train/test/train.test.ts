@@ -131,6 +131,19 @@ describe('trainTarFlow', () => {
     endB.model.dispose();
   });
 
+  it('stops after a given step with a checkpoint and resumes from it', async () => {
+    const dir = join(tmp.dir, 'sessions');
+    const first = await trainTarFlow({ ...base(dir), stopAfter: 4 });
+    expect(first.step).toBe(4);
+    expect(first.finished).toBe(false);
+    expect(await listCheckpoints(dir)).toEqual([4, 3]);
+    first.model.dispose();
+    const second = await trainTarFlow(base(dir));
+    expect(second.resumedFrom).toBe(4);
+    expect(second.finished).toBe(true);
+    second.model.dispose();
+  });
+
   it('refuses to resume with different run settings, naming them', async () => {
     const dir = join(tmp.dir, 'mismatch');
     (await trainTarFlow({ ...base(dir), steps: 3 })).model.dispose();
