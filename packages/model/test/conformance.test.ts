@@ -36,9 +36,10 @@ describe.each(BACKENDS)('reference conformance on %s', (backend) => {
       tf.dispose([r.z, r.outputs, r.logdets, loss]);
     });
 
-    it('sequential sample and trace (with the fixture guidance settings)', () => {
+    // sampleAsync lets the test runner breathe during the long pure-JS cpu runs (sample() is the same steps, see async.test.ts).
+    it('sequential sample and trace (with the fixture guidance settings)', async () => {
       const s = f.spec.cases.sequential;
-      const r = model.sample(noise, {
+      const r = await model.sampleAsync(noise, {
         labels,
         guidance: {
           scale: s.guidance,

@@ -23,12 +23,15 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
   });
 
   it('repeated forward, sampling (every solver, guided, sync and async) and denoising leave numTensors unchanged', async () => {
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
     const run = async () => {
       const r = model.forward(x, labels);
       tf.dispose([r.z, r.outputs, r.logdets]);
       tf.dispose(model.imageLoss(x, labels));
       const guidance = { scale: 1, annealed: true, attnTemp: 0.9 };
+      await tick();
       const seq = model.sample(noise, { labels, guidance, trace: true });
+      await tick();
       tf.dispose([seq.images, seq.trace!]);
       const gs = await model.sampleAsync(noise, {
         labels,
@@ -41,6 +44,7 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
         ],
       });
       tf.dispose(gs.images);
+      await tick();
       tf.dispose(model.denoise(x, labels));
     };
     await run(); // warm-up: backends may allocate persistent buffers once

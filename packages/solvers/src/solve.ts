@@ -84,9 +84,11 @@ function now(): number {
  * Solvers are written as generators that yield each scalar they must read
  * from the device (a residual, a finiteness check) and receive its value back.
  * `runSync` answers with dataSync(), `runAsync` with `await data()` — the
- * only way to read on WebGPU in browsers — so the logic exists once.
+ * only way to read on WebGPU in browsers — so the logic exists once. A
+ * yielded `null` reads nothing: it marks a point where an asynchronous driver
+ * may hand control to the event loop (the sequential loop yields one per step).
  */
-export type ReadSteps<R> = Generator<tf.Tensor, R, number>;
+export type ReadSteps<R> = Generator<tf.Tensor | null, R, number>;
 
 /** Yields a scalar tensor for reading (and disposes it afterwards). */
 export function* readScalar(t: tf.Tensor): ReadSteps<number> {
@@ -106,6 +108,10 @@ export function runSync<R>(steps: ReadSteps<R>): R {
   let r = steps.next();
   try {
     while (!r.done) {
+      if (r.value === null) {
+        r = steps.next(NaN);
+        continue;
+      }
       const value = r.value.dataSync()[0];
       r.value.dispose();
       r = steps.next(value);
@@ -144,6 +150,10 @@ export async function runAsync<R>(steps: ReadSteps<R>, yieldEveryMs = 20): Promi
         await nextTask();
         last = performance.now();
       }
+      if (r.value === null) {
+        r = steps.next(NaN);
+        continue;
+      }
       const value = (await r.value.data())[0];
       r.value.dispose();
       r = steps.next(value);
@@ -166,7 +176,7 @@ function affine(params: AffineParams, z: tf.Tensor): tf.Tensor {
  * positions < from; `cache` covers positions [0, cached). Returns the new
  * sequence (positions > to copied from x) and a cache covering [0, to).
  */
-function sequentialRange<C>(
+function* sequentialRange<C>(
   map: CausalAffineMap<C>,
   x: PatchSeq,
   z: PatchSeq,
@@ -174,7 +184,7 @@ function sequentialRange<C>(
   to: number,
   cache: C,
   cached: number,
-): { x: PatchSeq; cache: C; evaluated: number; depth: number } {
+): ReadSteps<{ x: PatchSeq; cache: C; evaluated: number; depth: number }> {
   const T = map.tokens;
   const parts: tf.Tensor[] = [];
   let evaluated = 0;
@@ -218,6 +228,7 @@ function sequentialRange<C>(
     pos = from + 1;
   }
   for (; pos <= to; pos++) {
+    yield null; // a point where an asynchronous driver may let the event loop run
     // The cache covers [0, pos − 1); feed position pos − 1 to get position pos.
     const r = map.evaluate(last as PatchSeq, pos - 1, c);
     map.disposeCache(c);
@@ -289,7 +300,7 @@ export function* solveBlockSteps<C>(
 
   if (strategy.kind === 'sequential' || T === 1) {
     const cache = map.emptyCache(B);
-    const r = sequentialRange(map, z, z, 0, T - 1, cache, 0);
+    const r = yield* sequentialRange(map, z, z, 0, T - 1, cache, 0);
     map.disposeCache(r.cache);
     report.modules.push({ start: 1, end: T - 1, iterations: 0, residuals: [], depth: r.depth });
     report.depth = r.depth;
@@ -419,7 +430,7 @@ export function* solveBlockSteps<C>(
         cache = map.emptyCache(B);
         cached = 0;
       }
-      const seq = sequentialRange(map, x, z, a, b, cache, cached);
+      const seq = yield* sequentialRange(map, x, z, a, b, cache, cached);
       x.dispose();
       x = seq.x;
       cache = seq.cache;
