@@ -5,7 +5,8 @@
  * sequential, plain Jacobi, a paper-style hand strategy and the planner.
  *
  *   node packages/metrics/scripts/planner-study.mjs --checkpoint model.safetensors \
- *     [--classifier clf.safetensors] [--count 200] [--guidance 2] [--json out.json] [--md out.md]
+ *     [--classifier clf.safetensors] [--count 200] [--guidance 2] [--tolerances 0.3,0.1] [--modules 1,2]
+ *     [--json out.json] [--md out.md]
  *
  * Needs `pnpm build` first (it imports the built packages).
  */
@@ -30,6 +31,8 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     md: { type: 'string' },
     name: { type: 'string' },
+    tolerances: { type: 'string' },
+    modules: { type: 'string', default: '1,2,4' },
   },
 });
 if (!args.checkpoint) {
@@ -87,8 +90,10 @@ const toughest = bySampling.reduce((a, b) => (b.crm > a.crm ? b : a)).samplingIn
 
 // Sweep: tolerance × (GS modules on the toughest block).
 const sweep = [];
-for (const tol of PLANNER_DEFAULTS.tolerances) {
-  for (const G of [1, 2, 4]) {
+const sweepTolerances = args.tolerances ? args.tolerances.split(',').map(Number) : PLANNER_DEFAULTS.tolerances;
+const sweepModules = args.modules.split(',').map(Number);
+for (const tol of sweepTolerances) {
+  for (const G of sweepModules) {
     const strategy = model.blocks.map((_, k) => ({ kind: 'jacobi', modules: k === toughest ? G : 1, maxIterations: T, tolerance: tol, guess: guessOf(k) }));
     const r = run(`tol ${tol}, G=${G} on block ${toughest}`, strategy);
     const m = measure(r, seq.images);
