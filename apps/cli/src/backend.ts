@@ -6,7 +6,6 @@
  */
 import { tf } from '@tarflow/tensor';
 import { describeSelection, selectBackend, type BackendSelection } from '@tarflow/backends';
-import { initBackend } from '@tarflow/train';
 import type { BackendChoice } from './constants.js';
 import { CliError, messageOf } from './errors.js';
 
@@ -22,12 +21,6 @@ export interface ActiveBackend {
 export async function useBackend(choice: BackendChoice = 'auto'): Promise<ActiveBackend> {
   // tfjs's console hints (e.g. "install tfjs-node") are not for CLI users.
   tf.env().set('PROD', true);
-  if (choice === 'auto' || choice === 'wasm') {
-    // @tarflow/train's initBackend also replaces the wasm BatchMatMul kernel by
-    // one that transposes operands first — about 5× faster Jacobi passes
-    // (x·Wᵀ everywhere); the kernel stays replaced whoever activates wasm later.
-    await initBackend('wasm').catch(() => undefined);
-  }
   let selection: BackendSelection;
   try {
     selection = await selectBackend(choice);

@@ -9,7 +9,7 @@
  * Node's worker_threads refuses. So the wasm backend runs on one thread in
  * Node; browsers that are cross-origin isolated get the threaded build.
  */
-import { tf } from '@tarflow/tensor';
+import { patchWasmMatMul, tf } from '@tarflow/tensor';
 
 export type NodeBackendName = 'wasm' | 'cpu';
 
@@ -74,6 +74,9 @@ export async function initWasm(options: WasmOptions = {}): Promise<NodeBackendIn
   }
   if (!ok) throw new NodeBackendError('wasm', 'tfjs could not initialise the wasm backend (see the warning tfjs printed above)');
   await tf.ready();
+  // Transposed matrix products take a slow path in tfjs-backend-wasm 4.22;
+  // every linear layer (x·Wᵀ) uses one (see @tarflow/tensor's patchWasmMatMul).
+  patchWasmMatMul();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   const threaded = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   const threads = threaded ? wasm.getThreadsCount() : 1;

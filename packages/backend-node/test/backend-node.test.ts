@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { tf } from '@tarflow/tensor';
+import { patchWasmMatMul, tf } from '@tarflow/tensor';
 import { initCpu, initNodeBackend, initWasm, NODE_WASM_THREADS_NOTE, NodeBackendError } from '../src/index.js';
 
 describe('@tarflow/backend-node', () => {
@@ -17,6 +17,32 @@ describe('@tarflow/backend-node', () => {
     expect(info.summary).toBe('wasm (SIMD, 1 thread)');
     const y = tf.matMul(tf.ones([2, 3]), tf.ones([3, 2]));
     expect(Array.from(y.dataSync())).toEqual([3, 3, 3, 3]);
+  });
+
+  it('replaces the wasm BatchMatMul kernel: transposed products agree with explicit transposes, memory stays flat', async () => {
+    await initWasm();
+    expect(patchWasmMatMul()).toBe(true); // already applied by initWasm; idempotent
+    const a = tf.randomNormal([2, 5, 7], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([2, 6, 7], 0, 1, 'float32', 2);
+    const c = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 3);
+    const before = tf.memory().numTensors;
+    const t = (x: tf.Tensor3D) => tf.transpose(x, [0, 2, 1]);
+    const cases: Array<[tf.Tensor3D, tf.Tensor3D, boolean, boolean]> = [
+      [a, b, false, true],
+      [c, a, true, false],
+      [b, c, true, true],
+    ];
+    for (const [x, y, ta, tb] of cases) {
+      const diff = tf.tidy(() => {
+        const got = tf.matMul(x, y, ta, tb);
+        const want = tf.matMul(ta ? t(x) : x, tb ? t(y) : y);
+        expect(got.shape).toEqual(want.shape);
+        return tf.max(tf.abs(tf.sub(got, want))).dataSync()[0];
+      });
+      expect(diff).toBeLessThan(1e-5);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([a, b, c]);
   });
 
   it('sets up cpu', async () => {

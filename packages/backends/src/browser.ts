@@ -4,7 +4,7 @@
  * wasm (@tensorflow/tfjs-backend-wasm, imported only when tried). Nothing
  * here imports Node code.
  */
-import { tf } from '@tarflow/tensor';
+import { patchWasmMatMul, tf } from '@tarflow/tensor';
 import { selectWith, type BackendInitializer, type BackendName, type BackendPreference, type BackendSelection } from './select.js';
 import type { InitWebGPUOptions } from '@tarflow/backend-webgpu';
 
@@ -50,6 +50,7 @@ function initializers(options: SelectBackendOptions): Record<BackendName, Backen
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       wasm.setWasmPaths(options.wasmPaths);
       await activate('wasm');
+      patchWasmMatMul(); // transposed products take a slow path in tfjs-backend-wasm 4.22
       const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
       const threads = (await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) ? wasm.getThreadsCount() : 1;
       const notes = threads === 1 && !globalThis.crossOriginIsolated ? ['wasm threads need a cross-origin isolated page (COOP/COEP headers)'] : [];

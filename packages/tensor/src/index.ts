@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 export { tf };
+export { patchWasmMatMul } from './wasm-kernels.js';
 
 /** A batch of patch sequences: [batch, tokens, patchDim]. */
 export type PatchSeq = tf.Tensor3D;
