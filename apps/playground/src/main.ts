@@ -6,6 +6,7 @@
  */
 import './style.css';
 import { DEFAULT_MODEL_SAMPLING, defaultModelUrl } from '@tarflow/zoo';
+import { seededLabels } from '@tarflow/tensor/random';
 import { BACKEND_NAMES, type BackendPreference } from '@tarflow/backends';
 import { formatStrategy, parseStrategy, type BlockReport, type JacobiStrategy, type SolveReport, type Strategy } from '@tarflow/solvers';
 import type { GuidanceSettings } from '@tarflow/model';
@@ -259,25 +260,13 @@ function numClasses(): number {
   return model?.config.num_classes ?? 0;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** One label per sample: the chosen digits in turn, seeded random ones, or -1 (unconditional). */
 function labelsFor(batch: number, seed: number): number[] | null {
   const K = numClasses();
   if (K === 0) return null;
   if (labelMode === 'none') return new Array(batch).fill(-1);
   if (labelMode === 'random') {
-    const rand = mulberry32(seed ^ 0x5bd1e995);
-    return Array.from({ length: batch }, () => Math.floor(rand() * K));
+    return Array.from(seededLabels(seed, Array.from({ length: batch }, (_, i) => i), K)); // as `tarflow sample --seed`
   }
   const list = digits.size > 0 ? [...digits].sort((a, b) => a - b) : Array.from({ length: K }, (_, k) => k);
   return Array.from({ length: batch }, (_, i) => list[i % list.length]);

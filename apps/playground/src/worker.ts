@@ -4,7 +4,7 @@
  * synchronous; running it here keeps the page responsive, and onBlock posts
  * each finished block to the page as it happens.
  */
-import { tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
+import { seededNoise, tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
 import { selectBackend } from '@tarflow/backends';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import { modelFromSafetensors, type SampleResult as ModelSampleResult, type TarFlow } from '@tarflow/model';
@@ -111,8 +111,8 @@ class Session {
   async sample(s: SampleSettings, strategy: Strategy, phase: string, trace: boolean): Promise<ModelSampleResult> {
     const m = needModel();
     const total = m.blocks.length;
-    // tfjs takes seed 0 for "no seed" (Math.random), so the page's seeds 0, 1, … are tfjs' 1, 2, ….
-    const noise = tf.randomNormal([s.batch, m.tokens, m.patchDim], 0, 1, 'float32', s.seed + 1) as PatchSeq;
+    // The CLI's draws: `tarflow sample --seed S` gives the same noise for the same seed.
+    const noise = seededNoise(s.seed, Array.from({ length: s.batch }, (_, i) => i), m.tokens, m.patchDim);
     const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
     const what = phase === 'sequential' ? 'exact sequential reference' : 'sampling';
     this.progress({ phase, message: `${what}: block 1 of ${total}…`, done: 0, total });

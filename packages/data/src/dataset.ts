@@ -3,7 +3,7 @@
  * subset / shuffle / batch / split helpers. Plain typed arrays, no tfjs.
  */
 import { DatasetError } from './errors.js';
-import { deriveSeed, mulberry32, permutation, shuffleInPlace } from './random.js';
+import { deriveSeed, mulberry32, permutation, shuffleInPlace } from '@tarflow/tensor/random';
 import { resizePlanar, type ResizeMethod } from './resize.js';
 
 /** `[count, channels, height, width]`. */

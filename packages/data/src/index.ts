@@ -8,7 +8,7 @@
  * shuffling, batching and train/test splits. Sample grids are written as PNG.
  */
 export { DatasetError } from './errors.js';
-export { mulberry32, deriveSeed, permutation, shuffleInPlace, randomInt, type Rng } from './random.js';
+export { mulberry32, deriveSeed, permutation, shuffleInPlace, randomInt, type Rng } from '@tarflow/tensor/random';
 export {
   type ImageDataset,
   type ImageShape,

@@ -25,3 +25,37 @@ export function summarizeReports(blocks: BlockReport[], tokens: number, strategy
     strategy: formatStrategy(strategy),
   };
 }
+
+/**
+ * Combines the reports of several chunks (batches, shards) of one run: per block and module the
+ * largest iteration count and depth (what the slowest chunk needed), summed
+ * fallbacks, evaluated positions and wall time.
+ */
+export function mergeReports(reports: SolveReport[]): SolveReport {
+  if (reports.length === 1) return reports[0];
+  const first = reports[0];
+  const blocks = first.blocks.map((b, k) => {
+    const all = reports.map((r) => r.blocks[k]);
+    return {
+      ...b,
+      modules: b.modules.map((_, j) => {
+        const same = all.map((a) => a.modules[j]);
+        const worst = same.reduce((x, y) => (y.iterations > x.iterations ? y : x));
+        const fallback = same.find((x) => x.fallback)?.fallback;
+        return { ...worst, depth: Math.max(...same.map((x) => x.depth)), ...(fallback ? { fallback } : {}) };
+      }),
+      depth: Math.max(...all.map((a) => a.depth)),
+      positionsEvaluated: all.reduce((s, a) => s + a.positionsEvaluated, 0),
+      fallbacks: all.reduce((s, a) => s + a.fallbacks, 0),
+      wallMs: all.reduce((s, a) => s + a.wallMs, 0),
+    };
+  });
+  return {
+    blocks,
+    depth: blocks.reduce((s, b) => s + b.depth, 0),
+    sequentialDepth: first.sequentialDepth,
+    fallbacks: blocks.reduce((s, b) => s + b.fallbacks, 0),
+    wallMs: reports.reduce((s, r) => s + r.wallMs, 0),
+    strategy: first.strategy,
+  };
+}

@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 
 export { tf };
 export { patchWasmMatMul } from './wasm-kernels.js';
+export { mulberry32, deriveSeed, permutation, shuffleInPlace, randomInt, seededLabels, type Rng } from './random.js';
+export { seededNoise } from './draws.js';
 
 /** A batch of patch sequences: [batch, tokens, patchDim]. */
 export type PatchSeq = tf.Tensor3D;

@@ -13,7 +13,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, type ImageBatch } from '@tarflow/tensor';
+import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
 import { TarFlow, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
 import { parseNotation, type Strategy } from '@tarflow/solvers';
 import {
@@ -30,7 +30,6 @@ import {
 import { loadDataset } from '@tarflow/data';
 import { classifierBytes, DEFAULT_MODEL_SAMPLING } from '@tarflow/zoo';
 import { useBackend, type BackendChoice } from '../backend.js';
-import { seededNoise } from '../draws.js';
 import { CliError, UsageError, messageOf } from '../errors.js';
 import { writeOutput } from '../files.js';
 import { compactStrategy, markdownTable, mib, ms, sci } from '../format.js';

@@ -3,17 +3,16 @@
  * writes a PNG grid or the raw tensor, a per-block trace, and the solve report.
  */
 import { resolve } from 'node:path';
-import { tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
+import { seededLabels, seededNoise, tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
 import type { GuidanceSettings, TarFlow } from '@tarflow/model';
-import { REFERENCE_SEMANTICS, type SolveOptions, type SolveReport, type Strategy } from '@tarflow/solvers';
+import { mergeReports, REFERENCE_SEMANTICS, type SolveOptions, type SolveReport, type Strategy } from '@tarflow/solvers';
 import { fnv1a32 } from '@tarflow/train';
 import { DEFAULT_MODEL_SAMPLING } from '@tarflow/zoo';
 import { checkLabelValues, outputKind, type LabelsSpec, type Shard } from '../args.js';
 import { useBackend, type BackendChoice } from '../backend.js';
-import { seededLabels, seededNoise } from '../draws.js';
 import { UsageError } from '../errors.js';
 import { floatTensor, intTensor, readBytes, readSafetensors, writeGrid, writeSamples } from '../files.js';
-import { formatReport, mergeReports, ms } from '../format.js';
+import { formatReport, ms } from '../format.js';
 import { describeModel, loadModelSource, type ModelSource } from '../model-source.js';
 import { emit, note, type CommonFlags } from '../output.js';
 import { createProgress, progressEnabled } from '../progress.js';

@@ -1,7 +1,10 @@
 /**
- * Small, portable seeded randomness. Everything here uses 32-bit integer
+ * Small, portable seeded randomness, and the seeded draws of a sampling run. Everything here uses 32-bit integer
  * arithmetic (`Math.imul`, `>>>`), so the same seed gives the same sequence on
  * every machine and JavaScript engine.
+ *
+ * No tfjs here (the `@tarflow/tensor/random` entry): pages can draw labels
+ * without loading tfjs.
  */
 
 /** A function returning uniform floats in [0, 1). */
@@ -73,4 +76,9 @@ function fmix32(h: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** A uniformly random class in [0, numClasses) for each index, from deriveSeed(seed, i, 1) (subset-stable like `seededNoise`). */
+export function seededLabels(seed: number, indices: readonly number[], numClasses: number): Int32Array {
+  return Int32Array.from(indices, (i) => Math.floor(mulberry32(deriveSeed(seed, i, 1))() * numClasses));
 }
