@@ -2,6 +2,8 @@
 # Scaffolds a package: tooling/new-package.sh <dir> <name> <description> <deps-json> [devdeps-json]
 # usage: mkpkg dir name "description" deps-json
 dir=$1; name=$2; desc=$3; deps=$4; devdeps=${5:-"{}"}
+# every package builds and tests with the shared configs
+devdeps=$(node -e 'console.log(JSON.stringify({"@tarflow/tsup-config":"workspace:*","@tarflow/vitest-config":"workspace:*",...JSON.parse(process.argv[1])}))' "$devdeps")
 mkdir -p $dir/src $dir/test
 cat > $dir/package.json <<JSON
 {
@@ -34,16 +36,9 @@ cat > $dir/tsconfig.json <<JSON
 }
 JSON
 cat > $dir/tsup.config.ts <<'TS'
-import { defineConfig } from 'tsup';
+import { tarflowTsup } from '@tarflow/tsup-config';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'es2022',
-});
+export default tarflowTsup();
 TS
 cat > $dir/vitest.config.ts <<'TS'
 import { tarflowVitest } from '@tarflow/vitest-config';

@@ -1,10 +1,3 @@
-import { defineConfig } from 'tsup';
+import { tarflowTsup } from '@tarflow/tsup-config';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/node.ts'],
-  format: ['esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'es2022',
-});
+export default tarflowTsup(['src/index.ts', 'src/node.ts']);

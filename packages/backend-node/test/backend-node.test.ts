@@ -22,9 +22,9 @@ describe('@tarflow/backend-node', () => {
   it('replaces the wasm BatchMatMul kernel: transposed products agree with explicit transposes, memory stays flat', async () => {
     await initWasm();
     expect(patchWasmMatMul()).toBe(true); // already applied by initWasm; idempotent
-    const a = tf.randomNormal([2, 5, 7], 0, 1, 'float32', 1);
-    const b = tf.randomNormal([2, 6, 7], 0, 1, 'float32', 2);
-    const c = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 3);
+    const a = tf.randomNormal([2, 5, 7], 0, 1, 'float32', 1) as tf.Tensor3D;
+    const b = tf.randomNormal([2, 6, 7], 0, 1, 'float32', 2) as tf.Tensor3D;
+    const c = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 3) as tf.Tensor3D;
     const before = tf.memory().numTensors;
     const t = (x: tf.Tensor3D) => tf.transpose(x, [0, 2, 1]);
     const cases: Array<[tf.Tensor3D, tf.Tensor3D, boolean, boolean]> = [

@@ -268,16 +268,7 @@ export function writePth(
 }
 
 /** Deterministic PRNG (mulberry32) for reproducible fuzzing. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '@tarflow/tensor/random';
 
 /**
  * Rewrites an archive from writeZip in ZIP64 form, as a writer must for
