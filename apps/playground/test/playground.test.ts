@@ -17,29 +17,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
-import { serveDir, type StaticServer } from './server.js';
+import { CHROMIUM_WEBGPU_FLAGS, chromiumMissing, findChromium, serveDir, type StaticServer } from '@tarflow/browser-testing';
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const screenshotPath = resolve(packageDir, '../../docs/images/playground.png');
 
-/** The flags packages/webgpu-tests launches Chromium with (a WebGPU adapter without a GPU). */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu-sandbox',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--enable-unsafe-webgpu',
-];
-const CANDIDATES = process.env.TARFLOW_CHROMIUM
-  ? [process.env.TARFLOW_CHROMIUM]
-  : ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
-const chromiumPath = CANDIDATES.find((p) => existsSync(p)) ?? null;
-const missing = chromiumPath
-  ? ''
-  : `no Chromium found (looked for ${CANDIDATES.join(', ')}; install it with \`apt-get install -y chromium\` or set TARFLOW_CHROMIUM)`;
+const chromiumPath = findChromium().path;
+const missing = chromiumMissing();
 if (missing) console.warn(`[playground] browser test skipped: ${missing}`);
 
 describe.skipIf(Boolean(missing))(`playground in headless Chromium${missing ? ` — skipped: ${missing}` : ''}`, () => {
@@ -78,7 +62,7 @@ describe.skipIf(Boolean(missing))(`playground in headless Chromium${missing ? ` 
     context = await chromium.launchPersistentContext(profile, {
       executablePath: chromiumPath!,
       headless: true, // Playwright passes --headless itself
-      args: CHROMIUM_FLAGS.filter((f) => f !== '--headless'),
+      args: CHROMIUM_WEBGPU_FLAGS.filter((f) => f !== '--headless'),
       viewport: { width: 1360, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());

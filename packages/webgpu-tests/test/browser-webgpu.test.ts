@@ -20,7 +20,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import type { WebGPUInfo } from '@tarflow/backend-webgpu';
 import { bundlePage } from '../src/bundle.js';
-import { CHROMIUM_WEBGPU_FLAGS, findChromium } from '../src/chromium.js';
+import { CHROMIUM_WEBGPU_FLAGS, chromiumMissing, findChromium } from '@tarflow/browser-testing';
 import { compareWithReference, describeComparison, parseTolerance } from '../src/compare.js';
 import { fixtureNames, fixturesDir, readFixture } from '../src/fixtures.js';
 import { browserPlan } from '../src/plan.js';
@@ -28,7 +28,7 @@ import { startServer, type StaticServer } from '../src/server.js';
 
 const inCI = process.env.CI === 'true' || process.env.CI === '1';
 const exe = findChromium();
-const missing = exe.path === null ? `no Chromium found (looked for ${exe.searched.join(', ')}; set TARFLOW_CHROMIUM)` : '';
+const missing = chromiumMissing();
 if (missing) console.warn(`[webgpu-tests] browser WebGPU conformance skipped: ${missing}`);
 
 describe.skipIf(Boolean(missing) && !inCI)(`browser WebGPU conformance${missing ? ` — skipped: ${missing}` : ''}`, () => {
