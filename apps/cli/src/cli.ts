@@ -35,6 +35,14 @@ function guidanceOptions(cmd: Command): Command {
     .option('--attn-temp <t>', 'attention temperature of the unconditional branch (default 1)', numberArg(0, true));
 }
 
+function temperatureOption(cmd: Command): Command {
+  return cmd.option(
+    '--temperature <t>',
+    'sampling temperature: the noise is scaled by it (default 1; the default model uses its recommended temperature unless given)',
+    numberArg(0, true),
+  );
+}
+
 function calibrationOptions(cmd: Command, countDefault: number): Command {
   return cmd
     .option('--images <file>', 'calibration images: a .safetensors file with tensor x [B,C,H,W] in the model\'s data range')
@@ -78,7 +86,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
-  guidanceOptions(sampleSolverOptions(checkpointOption(program.command('sample'))))
+  temperatureOption(guidanceOptions(sampleSolverOptions(checkpointOption(program.command('sample')))))
     .description('draw images from a model (the embedded default model unless --checkpoint)')
     .option('--labels <labels>', "class labels: a comma list cycled over the batch (-1 = unconditional) or 'random'; default: classes in turn", labelsArg)
     .option('--labels-file <file>', 'labels from a .safetensors file (tensor labels [B], int64 or int32)')
@@ -115,7 +123,7 @@ Examples:
     .addOption(backendOption())
     .action(async (flags) => (await import('./commands/metrics.js')).metricsCommand(flags));
 
-  guidanceOptions(calibrationOptions(checkpointOption(program.command('plan')), 64))
+  temperatureOption(guidanceOptions(calibrationOptions(checkpointOption(program.command('plan')), 64)))
     .description("the planner's per-block strategy for a model, with reasons")
     .addOption(new Option('--objective <objective>', 'minimise wall time on this backend, or depth').choices(['time', 'depth']).default('time'))
     .option('--batch <n>', 'calibration batch size (the batch the plan is for)', intArg(1), 8)

@@ -30,6 +30,7 @@ export interface PlanContext {
   batch: number;
   labels?: tf.Tensor1D;
   guidance?: GuidanceSettings;
+  temperature?: number;
   seed?: number;
   onProgress?: (message: string) => void;
 }
@@ -92,6 +93,7 @@ export function resolveStrategy(model: TarFlow, flags: SolverFlags, plan?: PlanC
       batch: plan.batch,
       labels: plan.labels,
       guidance: plan.guidance,
+      temperature: plan.temperature,
       seed: plan.seed,
       onProgress: plan.onProgress,
     });

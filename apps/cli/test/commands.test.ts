@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePng } from '@tarflow/data';
 import { fixturesDir } from '@tarflow/test-fixtures';
-import { tarflow, tempDir } from './helpers.js';
+import { readTensor, tarflow, tempDir } from './helpers.js';
 
 const UNCOND = join(fixturesDir(), 'tiny-uncond.safetensors');
 const COND = join(fixturesDir(), 'tiny-cond.safetensors');
@@ -66,6 +66,24 @@ describe('sample', () => {
     const bytes = (n: string) => readFileSync(join(tmp.dir, n));
     expect(bytes('a.safetensors').equals(bytes('b.safetensors'))).toBe(true);
     expect(bytes('a.safetensors').equals(bytes('c.safetensors'))).toBe(false);
+  });
+
+  it('--temperature scales the noise: it is recorded, it changes the samples, and 0 is refused', async () => {
+    const run = (t: string[], name: string) =>
+      tarflow(['sample', '--checkpoint', COND, '--batch', '3', '--labels', '0,1,2', ...t, '--out', join(tmp.dir, name), '--json']);
+    const [cool, warm, bad] = await Promise.all([run(['--temperature', '0.5'], 't05.safetensors'), run([], 't1.safetensors'), run(['--temperature', '0'], 't0.safetensors')]);
+    expect(cool.code, cool.stderr).toBe(0);
+    expect(warm.code, warm.stderr).toBe(0);
+    expect(JSON.parse(cool.stdout).settings.temperature).toBe(0.5);
+    expect(JSON.parse(warm.stdout).settings.temperature).toBe(1);
+    const a = readTensor(join(tmp.dir, 't05.safetensors'), 'sample');
+    const b = readTensor(join(tmp.dir, 't1.safetensors'), 'sample');
+    expect(a.shape).toEqual(b.shape);
+    expect(a.data.some((v, i) => Math.abs(v - b.data[i]) > 1e-3)).toBe(true);
+    expect(JSON.parse(a.metadata.run).temperature).toBe(0.5);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--temperature/);
+    expect(existsSync(join(tmp.dir, 't0.safetensors'))).toBe(false);
   });
 });
 

@@ -374,9 +374,10 @@ function readSettings(): SampleSettings | null {
   const batch = readInt('batch', 1, 64);
   const seed = readInt('seed', 0, 2147483646);
   const guidance = readGuidance();
+  const temperature = readNumber('temperature', 0.01);
   const solver = readSolver();
   validateSolver();
-  if (batch === null || seed === null || guidance === undefined || 'error' in solver) {
+  if (batch === null || seed === null || guidance === undefined || temperature === null || 'error' in solver) {
     showRunError(
       batch === null
         ? 'batch size must be an integer from 1 to 64'
@@ -384,17 +385,20 @@ function readSettings(): SampleSettings | null {
           ? 'seed must be an integer from 0 to 2147483646'
           : guidance === undefined
             ? 'guidance scale must be ≥ 0 and attention temperature > 0'
-            : 'the solver settings are not valid (see the message under the solver)',
+            : temperature === null
+              ? 'sampling temperature must be > 0'
+              : 'the solver settings are not valid (see the message under the solver)',
     );
     return null;
   }
-  return { batch, seed, labels: labelsFor(batch, seed), guidance, denoise: input('denoise').checked, solver: solver.spec, trace: input('trace').checked };
+  return { batch, seed, labels: labelsFor(batch, seed), guidance, temperature, denoise: input('denoise').checked, solver: solver.spec, trace: input('trace').checked };
 }
 
 function describeSettings(s: SampleSettings): string {
   const labels = s.labels ? `labels ${s.labels.map((l) => (l < 0 ? '∅' : l)).join(' ')}` : 'unconditional';
   const g = s.guidance ? `guidance ${s.guidance.scale} on ${s.guidance.on}${s.guidance.annealed ? ' annealed' : ''}${s.guidance.attnTemp !== 1 ? `, attn temp ${s.guidance.attnTemp}` : ''}` : 'no guidance';
-  return `${s.batch} sample${s.batch === 1 ? '' : 's'} · seed ${s.seed} · ${labels} · ${g}`;
+  const t = s.temperature !== 1 ? ` · temperature ${s.temperature}` : '';
+  return `${s.batch} sample${s.batch === 1 ? '' : 's'} · seed ${s.seed} · ${labels} · ${g}${t}`;
 }
 
 // ------------------------------------------------------------------ results
@@ -700,10 +704,12 @@ function init(): void {
   input('attn-temp').value = '1';
   input('annealed').checked = false;
   input('denoise').checked = DEFAULT_MODEL_SAMPLING.denoise;
+  input('temperature').value = String(DEFAULT_MODEL_SAMPLING.temperature);
 
   for (const [name, id] of [
     ['batch', 'batch'],
     ['seed', 'seed'],
+    ['temperature', 'temperature'],
     ['strategy', 'strategy-text'],
   ] as const) {
     const v = params.get(name);

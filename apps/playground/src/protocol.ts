@@ -31,6 +31,8 @@ export interface SampleSettings {
   /** One label per sample (-1: unconditional); null for an unconditional model. */
   labels: number[] | null;
   guidance: GuidanceSettings | null;
+  /** Sampling temperature (scales the noise); 1 samples the model's own distribution. */
+  temperature: number;
   denoise: boolean;
   solver: SolverSpec;
   trace: boolean;

@@ -53,9 +53,9 @@ async function images(t: tf.Tensor): Promise<Images> {
   return { data: new Float32Array(await t.data()), shape: t.shape as Images['shape'] };
 }
 
-/** Identifies the noise, labels and guidance of a run (what the exact samples depend on). */
+/** Identifies the noise, labels, guidance and temperature of a run (what the exact samples depend on). */
 function inputsKey(s: SampleSettings): string {
-  return JSON.stringify([modelVersion, tf.getBackend(), s.batch, s.seed, s.labels, s.guidance]);
+  return JSON.stringify([modelVersion, tf.getBackend(), s.batch, s.seed, s.labels, s.guidance, s.temperature]);
 }
 
 function summary(plan: Plan, cached: boolean): PlanSummary {
@@ -100,6 +100,7 @@ class Session {
         batch: s.batch,
         labels,
         guidance: s.guidance ?? undefined,
+        temperature: s.temperature,
         onProgress: (message) => this.progress({ phase: 'plan', message: `planning: ${message}` }),
       },
       plans,
@@ -120,6 +121,7 @@ class Session {
       return await m.sampleAsync(noise, {
         labels,
         guidance: s.guidance ?? undefined,
+        temperature: s.temperature,
         strategy,
         trace,
         onBlock: (k, block) => {

@@ -14,7 +14,7 @@ export interface PlanStore {
 }
 
 /** Bumped whenever the planner's method changes, so stale plans are not reused. */
-export const PLANNER_VERSION = 3;
+export const PLANNER_VERSION = 4;
 
 /** A plan store in memory (per process / page). */
 export function memoryPlanStore(): PlanStore {
@@ -70,6 +70,7 @@ export function planKey(model: TarFlow, options: PlanOptions, fingerprint = mode
     batch: options.batch ?? null,
     labels,
     guidance: options.guidance ?? null,
+    temperature: options.temperature ?? 1,
     seed: options.seed ?? null,
     target: options.targetMeanAbsDiff ?? null,
     targetMax: options.targetMaxAbsDiff ?? null,

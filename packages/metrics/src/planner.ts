@@ -60,6 +60,8 @@ export interface PlanOptions {
   /** Calibration labels [batch]; default: classes in turn for a conditional model. */
   labels?: tf.Tensor1D;
   guidance?: GuidanceSettings;
+  /** Sampling temperature the plan is for (default 1; see TarFlow.sample). */
+  temperature?: number;
   /** Images for CRM/IGM; default: the exact calibration samples themselves. */
   calibrationImages?: ImageBatch;
   /** Cost model for the `time` objective; timed on the current backend if absent. */
@@ -203,7 +205,8 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
     // Exact calibration pass, block by block (sampling order).
     progress('exact calibration pass');
     const inputs: PatchSeq[] = [];
-    let x = tf.tidy(() => tf.mul(noise, tf.sqrt(model.priorVar))) as PatchSeq;
+    const temperature = options.temperature ?? 1;
+    let x = tf.tidy(() => tf.mul(tf.mul(noise, tf.sqrt(model.priorVar)), temperature)) as PatchSeq;
     for (let k = 0; k < nBlocks; k++) {
       const index = nBlocks - 1 - k;
       const zp = model.permuteForBlock(index, x);
@@ -224,7 +227,7 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
 
     /** Runs a whole strategy on the calibration batch against the exact samples. */
     const evaluate = (strategy: Strategy) => {
-      const r = model.sample(noise, { labels, guidance: options.guidance, strategy });
+      const r = model.sample(noise, { labels, guidance: options.guidance, strategy, temperature });
       const [mean, max] = tf.tidy(() => {
         const d = tf.abs(tf.sub(r.images, reference));
         return [tf.mean(d).dataSync()[0], tf.max(d).dataSync()[0]];
@@ -295,6 +298,7 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
     // every cut whose end-to-end result still meets the target.
     if (accepted && passes(accepted) && (options.trim ?? true)) {
       const frozen = new Set<number>();
+      const fine = new Set<number>(); // blocks whose large cut failed: cut by one from now on
       for (;;) {
         const order = accepted.blocks
           .map((b, k) => ({ k, depth: b.depth }))
@@ -303,7 +307,9 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
         let cut = false;
         for (const { k } of order) {
           const s = accepted.strategy[k] as JacobiStrategy;
-          const budget = Math.min(s.maxIterations - 1, Math.floor(s.maxIterations * PLANNER_DEFAULTS.trimFactor));
+          // A cut to trimFactor of the budget first; where that fails, a cut by one.
+          const big = Math.min(s.maxIterations - 1, Math.floor(s.maxIterations * PLANNER_DEFAULTS.trimFactor));
+          const budget = !fine.has(k) ? big : s.maxIterations - 1;
           if (budget < 1) {
             frozen.add(k);
             continue;
@@ -311,6 +317,11 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
           const trial = accepted.strategy.map((b, i) => (i === k ? { ...s, maxIterations: budget } : b));
           const e = evaluate(trial);
           progress(`block ${k}: budget ${s.maxIterations} → ${budget}: depth ${e.depth}, mean |Δ| ${e.mean.toExponential(2)}`);
+          if (!passes(e) && !fine.has(k) && budget < s.maxIterations - 1) {
+            fine.add(k); // try the smaller cut before giving up on this block
+            cut = true;
+            break;
+          }
           if (passes(e)) {
             accepted.strategy = trial;
             accepted.mean = e.mean;

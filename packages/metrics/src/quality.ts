@@ -54,6 +54,8 @@ export interface QualityInput {
   /** With `noise`: the forward residual ‖forward(samples) − √var·noise‖. */
   model?: TarFlow;
   noise?: PatchSeq;
+  /** The sampling temperature the samples were drawn at (default 1): the residual is against √var·temperature·noise. */
+  temperature?: number;
   labels?: tf.Tensor1D;
   /** With `realStats`: the Fréchet distance of these features. */
   features?: FeatureFn;
@@ -90,7 +92,7 @@ export function sampleQuality(input: QualityInput): Quality {
     const model = input.model;
     const r = model.forward(samples, input.labels?.shape[0] === samples.shape[0] ? input.labels : undefined);
     const [mean, max] = tf.tidy(() => {
-      const d = tf.abs(tf.sub(r.z, tf.mul(input.noise!, tf.sqrt(model.priorVar))));
+      const d = tf.abs(tf.sub(r.z, tf.mul(tf.mul(input.noise!, tf.sqrt(model.priorVar)), input.temperature ?? 1)));
       return [tf.mean(d).dataSync()[0], tf.max(d).dataSync()[0]];
     });
     tf.dispose([r.z, r.outputs, r.logdets]);

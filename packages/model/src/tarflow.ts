@@ -80,6 +80,12 @@ export interface SampleOptions extends SolveOptions {
   trace?: boolean;
   /** Called after each block with its index in sampling order and report. */
   onBlock?: (index: number, report: BlockReport) => void;
+  /**
+   * Sampling temperature: the noise is scaled by it (on top of the prior's
+   * √var) before the flow is inverted. 1 (the default) samples the model's
+   * distribution; below 1 trades diversity for typical samples, as in Glow.
+   */
+  temperature?: number;
 }
 
 export interface SampleResult {
@@ -424,6 +430,8 @@ export class TarFlow {
   /** The steps of `sample`, yielding each scalar it reads (see @tarflow/solvers' runSync / runAsync). */
   *sampleSteps(noise: PatchSeq, options: SampleOptions = {}): ReadSteps<SampleResult> {
     assertPatchSeq(noise, 'noise', null, this.tokens, this.patchDim);
+    const temperature = options.temperature ?? 1;
+    if (!(Number.isFinite(temperature) && temperature > 0)) throw new Error(`temperature must be a positive number, got ${temperature}`);
     yield* this.labelSteps(options.labels, noise.shape[0]);
     const strategy = validateStrategy(
       options.strategy ?? this.blocks.map(() => ({ kind: 'sequential' })),
@@ -432,7 +440,7 @@ export class TarFlow {
     const t0 = performance.now();
     const trace: ImageBatch[] = [];
     if (options.trace) trace.push(this.unpatchify(noise));
-    let x = tf.tidy(() => tf.mul(noise, tf.sqrt(this.priorVar))) as PatchSeq;
+    let x = tf.tidy(() => tf.mul(tf.mul(noise, tf.sqrt(this.priorVar)), temperature)) as PatchSeq;
     const reports: BlockReport[] = [];
     try {
       for (let k = 0; k < this.blocks.length; k++) {

@@ -26,10 +26,15 @@ export const ASSET_FILES = { defaultModel: 'mnist-cond.safetensors', classifier:
  * for the evaluation behind these values): the exact sequential sampler, this
  * classifier-free guidance, then one score-based denoising step.
  */
-export const DEFAULT_MODEL_SAMPLING = {
-  guidance: { scale: 2, on: 'both' as const },
+export const DEFAULT_MODEL_SAMPLING: {
+  readonly guidance: { readonly scale: number; readonly on: 'both' };
+  readonly temperature: number;
+  readonly denoise: boolean;
+} = {
+  guidance: { scale: 2, on: 'both' },
+  temperature: 1,
   denoise: true,
-} as const;
+};
 
 /**
  * Reads an asset's bytes: from the file system for `file:` URLs (Node),

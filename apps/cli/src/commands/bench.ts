@@ -181,7 +181,7 @@ interface WorkerResult {
   backend: string;
   backendDetail: string;
   profile: Profile;
-  model: { source: string; hash: string; description: string; tokens: number; blocks: number; conditional: boolean; guidance: GuidanceSettings | null };
+  model: { source: string; hash: string; description: string; tokens: number; blocks: number; conditional: boolean; guidance: GuidanceSettings | null; temperature: number };
   sideBySide: Row[];
   shared: Shared;
   fdReal?: { count: number; floor: number; reference: string };
@@ -402,17 +402,21 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
     phaseStart = now;
   };
   const B = profile.batch;
-  // The embedded model is sampled as it is meant to be, with its recommended guidance.
+  // The embedded model is sampled as it is meant to be, with its recommended guidance and temperature.
   const guidance: GuidanceSettings | undefined = source.name === 'default' ? { ...DEFAULT_MODEL_SAMPLING.guidance } : undefined;
+  const temperature = source.name === 'default' ? DEFAULT_MODEL_SAMPLING.temperature : 1;
+  // A temperature scales the noise; every run below takes pre-scaled noise (and plans know the temperature).
+  const drawNoise = (seed: number, count: number) =>
+    tf.tidy(() => tf.mul(seededNoise(seed, Array.from({ length: count }, (_, i) => i), model.tokens, model.patchDim), temperature)) as tf.Tensor3D;
   const log = (m: string) => progress.status(`${backend}: ${m}`);
   progress.start(`bench ${backend}`, 5 + profile.batches.length * 3 + profile.tokens.length * 3 + profile.memorySolvers.length);
   try {
-    const noise = seededNoise(0, Array.from({ length: B }, (_, i) => i), model.tokens, model.patchDim);
+    const noise = drawNoise(0, B);
     const labels = cycleLabels(model, B);
     const given = flags.shared ? (JSON.parse(await readFile(flags.shared, 'utf8')) as Shared) : null;
     const toughest = given?.toughest ?? toughestBlock(model, noise, labels, guidance, log);
     const fd = await fdSetup(model, profile.fdCount, progress);
-    const fdNoise = fd ? seededNoise(1, Array.from({ length: profile.fdCount }, (_, i) => i), model.tokens, model.patchDim) : null;
+    const fdNoise = fd ? drawNoise(1, profile.fdCount) : null;
     const fdLabels = fd ? cycleLabels(model, profile.fdCount) : undefined;
     log('warm-up');
     model.sample(noise, { labels, guidance }).images.dispose();
@@ -437,7 +441,7 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
       if (c.objective) {
         log(`planning (objective ${c.objective})`);
         const p0 = performance.now();
-        strategy = planStrategy(model, { objective: c.objective, batch: B, guidance, seed: 1234 }).strategy;
+        strategy = planStrategy(model, { objective: c.objective, batch: B, guidance, temperature, seed: 1234 }).strategy;
         planMs = performance.now() - p0;
         if (c.objective === 'depth') depthPlan = { strategy, planMs };
       } else if (reusedPlan && c.strategy === reusedPlan.strategy) {
@@ -494,7 +498,7 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
     ];
     for (const b of profile.batches) {
       log(`batch ${b}`);
-      const n = seededNoise(0, Array.from({ length: b }, (_, i) => i), model.tokens, model.patchDim);
+      const n = drawNoise(0, b);
       const l = cycleLabels(model, b);
       const seq = timeStrategy(model, n, l, sequentialEverywhere(model), { ...once, guidance });
       batchScaling.push(scalingRow('batch', b, 'sequential', seq, seq));
@@ -560,6 +564,7 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
         blocks: model.blocks.length,
         conditional: model.config.num_classes > 0,
         guidance: guidance ?? null,
+        temperature,
       },
       sideBySide: rows,
       shared: { toughest, depthPlan, backend: given?.backend ?? backend },
@@ -697,7 +702,8 @@ function section(r: WorkerResult): string {
     `## Backend \`${r.backend}\``,
     '',
     `Model: ${r.model.description} (file hash ${r.model.hash}). Batch ${p.batch}${r.model.conditional ? ', classes in turn' : ''}` +
-      `${r.model.guidance ? `, classifier-free guidance ${r.model.guidance.scale} (the model's recommended setting; every step evaluates both branches)` : ''}; ` +
+      `${r.model.guidance ? `, classifier-free guidance ${r.model.guidance.scale} (the model's recommended setting; every step evaluates both branches)` : ''}` +
+      `${r.model.temperature !== undefined && r.model.temperature !== 1 ? `, temperature ${r.model.temperature}` : ''}; ` +
       `wall time is the median of ${p.repeats} run${p.repeats > 1 ? 's' : ''}, after a warm-up run${r.fdReal ? ' and the FD batch' : ''}. ` +
       `The toughest block (largest CRM on ${r.shared.toughest.calibration}${r.shared.backend !== r.backend ? `, measured on ${r.shared.backend}` : ''}) is sampling index ${r.shared.toughest.samplingIndex} ` +
       `(forward ${r.shared.toughest.forwardIndex}, ${(r.shared.toughest.crmShare * 100).toFixed(0)}% of the summed CRM). ` +

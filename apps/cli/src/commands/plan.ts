@@ -27,6 +27,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
   const source = await loadModelSource(flags.checkpoint);
   const { model } = source;
   const guidance = guidanceFrom(flags, source.name === 'default' ? DEFAULT_MODEL_SAMPLING.guidance : undefined);
+  const temperature = flags.temperature ?? (source.name === 'default' ? DEFAULT_MODEL_SAMPLING.temperature : undefined) ?? 1;
   const progress = createProgress(progressEnabled(flags.progress));
   let calib: Awaited<ReturnType<typeof loadCalibration>> = null;
   try {
@@ -38,6 +39,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
         objective: flags.objective,
         batch: flags.batch,
         guidance,
+        temperature,
         seed: flags.seed,
         calibrationImages: calib?.images,
         onProgress: (m) => progress.status(m),
@@ -55,6 +57,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
         backend,
         backendDetail,
         objective: plan.objective,
+        settings: { guidance: guidance ?? null, temperature },
         text: plan.text,
         strategy: plan.strategy,
         tolerance: plan.tolerance,
@@ -72,7 +75,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
         ]);
         const lines = [
           describeModel(source),
-          `objective ${plan.objective} on ${backend}, calibration batch ${flags.batch}${guidance ? `, guidance ${guidance.scale}` : ''}${calib ? `, metrics on ${calib.what}` : ''}`,
+          `objective ${plan.objective} on ${backend}, calibration batch ${flags.batch}${guidance ? `, guidance ${guidance.scale}` : ''}${temperature !== 1 ? `, temperature ${temperature}` : ''}${calib ? `, metrics on ${calib.what}` : ''}`,
           table(['block', 'fwd', 'choice', 'depth', 'time'], rows, ['r', 'r', 'l', 'r', 'r']),
           'why:',
           ...plan.blocks.map((b) => `  block ${b.samplingIndex} (fwd ${b.forwardIndex}): ${b.reason}`),

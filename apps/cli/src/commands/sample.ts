@@ -27,6 +27,8 @@ export interface GuidanceFlags {
   guide?: 'alpha' | 'gamma' | 'both';
   annealed?: boolean;
   attnTemp?: number;
+  /** Sampling temperature (scales the noise). */
+  temperature?: number;
 }
 
 export interface SampleFlags extends CommonFlags, SolverFlags, GuidanceFlags {
@@ -189,6 +191,7 @@ export function sampleRange(
     labels: Int32Array | null;
     strategy: Strategy;
     guidance?: GuidanceSettings;
+    temperature?: number;
     solve: SolveOptions;
     denoise?: boolean;
     trace?: boolean;
@@ -217,6 +220,7 @@ export function sampleRange(
         ...opts.solve,
         labels,
         guidance: opts.guidance,
+        temperature: opts.temperature,
         strategy: opts.strategy,
         trace: opts.trace,
         onBlock: opts.onBlock,
@@ -263,7 +267,7 @@ export function solveOptionsFrom(flags: { referenceSemantics?: boolean; divergen
 }
 
 /** What identifies a run, so that `merge` can tell whether shards belong together. */
-function runIdentity(source: ModelSource, flags: SampleFlags, inputs: Inputs, resolved: ResolvedStrategy, guidance?: GuidanceSettings) {
+function runIdentity(source: ModelSource, flags: SampleFlags, inputs: Inputs, resolved: ResolvedStrategy, guidance?: GuidanceSettings, temperature = 1) {
   return {
     model: source.hash,
     seed: flags.seed,
@@ -274,6 +278,7 @@ function runIdentity(source: ModelSource, flags: SampleFlags, inputs: Inputs, re
     referenceSemantics: Boolean(flags.referenceSemantics),
     divergenceGuard: flags.divergenceGuard !== false,
     guidance: guidance ?? null,
+    temperature,
     denoise: Boolean(flags.denoise),
   };
 }
@@ -286,9 +291,10 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
   const source = await loadModelSource(flags.checkpoint);
   const { model } = source;
   try {
-    // The embedded model is meant to be sampled with its recommended guidance and denoising step.
+    // The embedded model is meant to be sampled with its recommended guidance, temperature and denoising step.
     const intended = source.name === 'default' ? DEFAULT_MODEL_SAMPLING : undefined;
     const guidance = guidanceFrom(flags, intended?.guidance);
+    const temperature = flags.temperature ?? intended?.temperature ?? 1;
     const denoise = flags.denoise ?? intended?.denoise ?? false;
     const inputs = await readInputs(flags, model);
     const { start, end } = shardRange(inputs.total, flags.shard);
@@ -298,6 +304,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
     const resolved = resolveStrategy(model, flags, {
       batch: Math.min(flags.chunk, end - start, 32),
       guidance,
+      temperature,
       seed: flags.seed,
       onProgress: (m) => progress.status(m),
     });
@@ -314,6 +321,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
         labels: inputs.labels,
         strategy: resolved.strategy,
         guidance,
+        temperature,
         solve: solveOptionsFrom(flags),
         denoise,
         trace: flags.trace !== undefined,
@@ -331,7 +339,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
       if (outKind === 'png') {
         await writeGrid(flags.out, run.images, run.shape, nrow);
       } else {
-        const identity = runIdentity(source, { ...flags, denoise }, inputs, resolved, guidance);
+        const identity = runIdentity(source, { ...flags, denoise }, inputs, resolved, guidance, temperature);
         await writeSamples(flags.out, run.images, run.shape, run.labels, {
           format: SAMPLES_FORMAT,
           run: JSON.stringify(identity),
@@ -362,6 +370,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
         shard: flags.shard ? { ...flags.shard, start, end } : null,
         samples: end - start,
         labels: run.labels ? Array.from(run.labels) : null,
+        settings: { guidance: guidance ?? null, temperature, denoise },
         strategy: resolved.text,
         plan: resolved.plan ? { objective: resolved.plan.objective, text: resolved.plan.text, blocks: resolved.plan.blocks, predicted: resolved.plan.predicted } : undefined,
         report: run.report,
@@ -376,7 +385,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
           `sampled ${end - start} image${end - start === 1 ? '' : 's'}${flags.shard ? ` (shard ${flags.shard.index}/${flags.shard.count}: samples ${start}…${end - 1} of ${inputs.total})` : ''} on ${backend} in ${ms(run.wallMs)}` +
             (run.reports.length > 1 ? ` (${run.reports.length} chunks of up to ${flags.chunk}; per-block figures are the largest over chunks)` : ''),
           `settings: labels ${inputs.labelsWhat}${guidance ? `; guidance ${guidance.scale} on ${guidance.on}${guidance.annealed ? ', annealed' : ''}${guidance.attnTemp !== 1 ? `, attention temperature ${guidance.attnTemp}` : ''}` : '; no guidance'}` +
-            `${denoise ? '; one denoising step' : ''}${flags.referenceSemantics ? '; reference semantics' : ''}; seed ${flags.seed}`,
+            `${temperature !== 1 ? `; temperature ${temperature}` : ''}${denoise ? '; one denoising step' : ''}${flags.referenceSemantics ? '; reference semantics' : ''}; seed ${flags.seed}`,
           formatReport(run.report, model.blocks.length),
           ...(written.out ? [`wrote ${flags.out}`] : []),
           ...(written.trace ? [`wrote ${flags.trace} (rows: samples; columns: noise, then the image after each block)`] : []),
