@@ -5,7 +5,7 @@
  * sequential, plain Jacobi, a paper-style hand strategy and the planner.
  *
  *   node packages/metrics/scripts/planner-study.mjs --checkpoint model.safetensors \
- *     [--classifier clf.safetensors] [--count 200] [--guidance 2] [--tolerances 0.3,0.1] [--modules 1,2]
+ *     [--classifier clf.safetensors] [--count 200] [--guidance 2] [--temperature 1] [--tolerances 0.3,0.1] [--modules 1,2]
  *     [--json out.json] [--md out.md]
  *
  * Needs `pnpm build` first (it imports the built packages).
@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
     classifier: { type: 'string' },
     count: { type: 'string', default: '200' },
     guidance: { type: 'string', default: '0' },
+    temperature: { type: 'string', default: '1' },
     annealed: { type: 'boolean', default: false },
     backend: { type: 'string', default: 'wasm' },
     seed: { type: 'string', default: '7' },
@@ -44,6 +45,7 @@ const model = loadModel(new Uint8Array(readFileSync(args.checkpoint)));
 const N = Number(args.count);
 const T = model.tokens;
 const K = model.config.num_classes;
+const temperature = Number(args.temperature);
 const guidance = Number(args.guidance) > 0 ? { scale: Number(args.guidance), annealed: args.annealed } : undefined;
 const labels = K > 0 ? tf.tensor1d(Array.from({ length: N }, (_, i) => i % K), 'int32') : undefined;
 const noise = tf.randomNormal([N, T, model.patchDim], 0, 1, 'float32', Number(args.seed));
@@ -62,7 +64,7 @@ if (args.classifier) {
 
 function run(label, strategy) {
   const t0 = performance.now();
-  const r = model.sample(noise, { labels, guidance, strategy });
+  const r = model.sample(noise, { labels, guidance, strategy, temperature });
   const ms = performance.now() - t0;
   return { label, strategy: strategy ? formatStrategy(strategy) : 'sequential', images: r.images, depth: r.report.depth, fallbacks: r.report.fallbacks, ms };
 }
@@ -78,7 +80,7 @@ function measure(row, reference) {
   return { label: row.label, strategy: row.strategy, depth: row.depth, fallbacks: row.fallbacks, ms: Math.round(row.ms), meanAbsDiff: q.meanAbsDiff, maxAbsDiff: q.maxAbsDiff, fd: q.fd, accuracy: q.accuracy };
 }
 
-log(`model T=${T}, blocks=${model.blocks.length}, N=${N}, guidance=${JSON.stringify(guidance ?? null)}`);
+log(`model T=${T}, blocks=${model.blocks.length}, N=${N}, guidance=${JSON.stringify(guidance ?? null)}, temperature=${temperature}`);
 const seq = run('sequential', undefined);
 const rows = [measure(seq, seq.images)];
 
@@ -115,7 +117,7 @@ h.images.dispose();
 const plans = {};
 for (const objective of ['depth', 'time']) {
   const t0 = performance.now();
-  const plan = planStrategy(model, { objective, guidance, batch: Math.min(N, 16), seed: 1 });
+  const plan = planStrategy(model, { objective, guidance, temperature, batch: Math.min(N, 16), seed: 1 });
   const planMs = performance.now() - t0;
   const p = run(`planner (${objective})`, plan.strategy);
   rows.push({ ...measure(p, seq.images), planMs: Math.round(planMs) });
@@ -130,6 +132,7 @@ const result = {
   backend: tf.getBackend(),
   count: N,
   guidance: guidance ?? null,
+  temperature,
   metrics: metrics.blocks.map((b) => ({ forward: b.forwardIndex, sampling: b.samplingIndex, crm: b.crm, share: b.crmShare, igm: b.igm })),
   toughest,
   sweep,
@@ -140,7 +143,7 @@ if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
 
 const f = (v, d = 4) => (v === undefined || v === null ? '—' : typeof v === 'number' ? (Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(1) : v.toFixed(d)) : String(v));
 const md = [];
-md.push(`### ${result.model} (N = ${N}, backend ${result.backend}, guidance ${guidance ? JSON.stringify(guidance) : 'none'})`, '');
+md.push(`### ${result.model} (N = ${N}, backend ${result.backend}, guidance ${guidance ? JSON.stringify(guidance) : 'none'}, temperature ${temperature})`, '');
 md.push('| block (sampling) | forward | CRM | CRM share | IGM noise | IGM zeros |', '|---|---|---|---|---|---|');
 for (const b of [...result.metrics].sort((a, c) => a.sampling - c.sampling)) md.push(`| ${b.sampling} | ${b.forward} | ${f(b.crm, 3)} | ${(b.share * 100).toFixed(1)}% | ${f(b.igm[0], 3)} | ${f(b.igm[1], 3)} |`);
 md.push('', `Trade-off sweep (plain Jacobi everywhere, G modules on the toughest block ${toughest}, guess by IGM):`, '');
