@@ -5,9 +5,8 @@
  * returns the raw outputs, which are compared here with the fixture's
  * expected values at the fixture's stated tolerance.
  *
- * The software adapter is slow, so the cases run are the browser plan's
- * (src/plan.ts): every case of the small fixture, a documented subset of the
- * larger one. TARFLOW_BROWSER_CASES=all runs everything.
+ * Every case of every fixture runs (five to seven minutes on the software
+ * adapter); TARFLOW_BROWSER_CASES=quick runs a documented subset (src/plan.ts).
  *
  * Without Chromium (or without a WebGPU adapter in it) the suite is skipped
  * with the reason in its name, except under CI=true, where that fails.
