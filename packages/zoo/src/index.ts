@@ -23,16 +23,17 @@ export const ASSET_FILES = { defaultModel: 'mnist-cond.safetensors', classifier:
 
 /**
  * How the shipped default model is meant to be sampled (see docs/training.md
- * for the evaluation behind these values): the exact sequential sampler, this
- * classifier-free guidance, then one score-based denoising step.
+ * for the evaluation behind these values): the exact sequential sampler at
+ * this temperature with this classifier-free guidance, then one score-based
+ * denoising step.
  */
 export const DEFAULT_MODEL_SAMPLING: {
   readonly guidance: { readonly scale: number; readonly on: 'both' };
   readonly temperature: number;
   readonly denoise: boolean;
 } = {
-  guidance: { scale: 2, on: 'both' },
-  temperature: 1,
+  guidance: { scale: 3, on: 'both' },
+  temperature: 0.7,
   denoise: true,
 };
 
