@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '@tarflow/tensor';
+import { seededNoise, tf } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import { loadModel, numTokens } from '@tarflow/model';
 import { loadClassifier } from '@tarflow/metrics';
 import { loadMnist } from '@tarflow/data';
-import { classifierBytes, classifierUrl, defaultModelBytes, defaultModelUrl, readAsset } from '../src/index.js';
+import { classifierBytes, classifierUrl, DEFAULT_MODEL_SAMPLING, defaultModelBytes, defaultModelUrl, readAsset } from '../src/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');
@@ -36,6 +36,26 @@ describe('@tarflow/zoo assets', () => {
     const test = loadMnist({ split: 'test' });
     expect(test.count).toBe(1000);
     expect(classifier.accuracy(test.images, test.labels)).toBeGreaterThanOrEqual(0.97);
+    classifier.dispose();
+  });
+
+  it('the default model, sampled as DEFAULT_MODEL_SAMPLING says, draws the requested digits (a regression guard; docs/training.md has the 1,000-sample figure)', async () => {
+    const model = loadModel(await defaultModelBytes());
+    const classifier = loadClassifier(await classifierBytes());
+    const n = 60;
+    const noise = seededNoise(11, Array.from({ length: n }, (_, i) => i), model.tokens, model.patchDim);
+    const labels = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 10), 'int32');
+    const { guidance, temperature, denoise } = DEFAULT_MODEL_SAMPLING;
+    const before = tf.memory().numTensors;
+    const r = await model.sampleAsync(noise, { labels, guidance, temperature });
+    const images = denoise ? model.denoise(r.images, labels) : r.images;
+    const predicted = tf.tidy(() => tf.argMax(classifier.classify(images), 1).dataSync());
+    const hits = predicted.reduce((s, p, i) => s + (p === i % 10 ? 1 : 0), 0);
+    tf.dispose([r.images, images]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(hits / n).toBeGreaterThanOrEqual(0.7);
+    tf.dispose([noise, labels]);
+    model.dispose();
     classifier.dispose();
   });
 
