@@ -15,7 +15,7 @@
  * each iteration. Results are in docs/planner.md.
  *
  *   node packages/metrics/scripts/acceleration-study.mjs --checkpoint model.safetensors \
- *     [--count 32] [--iterations 16] [--jacobians 2] [--guidance 2] [--block 0]
+ *     [--count 32] [--iterations 16] [--jacobians 2] [--guidance 2] [--temperature 1] [--block 0]
  *
  * Needs `pnpm build` first. The Jacobians are slow on a CPU (about a minute each here).
  */
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     iterations: { type: 'string', default: '16' },
     jacobians: { type: 'string', default: '2' },
     guidance: { type: 'string', default: '2' },
+    temperature: { type: 'string', default: '1' },
     block: { type: 'string', default: '0' },
     memories: { type: 'string', default: '1,2,4' },
   },
@@ -52,7 +53,7 @@ const k0 = Number(args.block);
 /** Noise through the blocks before k0 exactly; returns block k0's input, map and exact output. */
 function setup(n, seed) {
   const labels = tf.tensor1d(Array.from({ length: n }, (_, i) => (i + seed) % 10), 'int32');
-  let x = tf.mul(tf.randomNormal([n, T, D], 0, 1, 'float32', seed), tf.sqrt(model.priorVar));
+  let x = tf.mul(tf.mul(tf.randomNormal([n, T, D], 0, 1, 'float32', seed), tf.sqrt(model.priorVar)), Number(args.temperature));
   for (let k = 0; ; k++) {
     const index = L - 1 - k;
     const map = model.samplingMap(index, labels, guidance);
@@ -159,7 +160,7 @@ function newton(s, Jof) {
   };
 }
 
-console.log(`model ${args.checkpoint}: block ${k0} in sampling order (forward ${L - 1 - k0}), T=${T}, guidance ${scale}; mean/max |x − x*| after each iteration`);
+console.log(`model ${args.checkpoint}: block ${k0} in sampling order (forward ${L - 1 - k0}), T=${T}, guidance ${scale}, temperature ${args.temperature}; mean/max |x − x*| after each iteration`);
 const test = setup(N, 7);
 console.log(`-- ${N} samples`);
 run('jacobi', test, jacobi(test));
