@@ -27,6 +27,12 @@ export interface NodeWebGPUOptions extends InitWebGPUOptions {
    * default: the comma-separated TARFLOW_DAWN_OPTIONS environment variable, else none.
    */
   dawnOptions?: string[];
+  /**
+   * Start Dawn on Linux even when no Vulkan loader (libvulkan.so.1) is found
+   * (default false: without one Dawn has no adapter to offer and only prints
+   * Vulkan warnings, so it is not started and the reason says so).
+   */
+  skipLoaderCheck?: boolean;
 }
 
 /** How initWebGPU reports the Node readback workaround. */
@@ -73,13 +79,8 @@ function splitPath(v: string | undefined): string[] {
   return (v ?? '').split(delimiter).filter(Boolean);
 }
 
-/**
- * Why Dawn may see no adapter on Linux: whether the Vulkan loader
- * (libvulkan.so.1) and any Vulkan driver manifests can be found. Returns ''
- * elsewhere.
- */
-export function diagnoseVulkan(env: NodeJS.ProcessEnv = process.env): string {
-  if (process.platform !== 'linux') return '';
+/** Where the Vulkan loader (libvulkan.so.1) is: a library folder, 'the ld.so cache', or null (Linux). */
+export function findVulkanLoader(env: NodeJS.ProcessEnv = process.env): string | null {
   const libDirs = [
     ...splitPath(env.LD_LIBRARY_PATH),
     '/usr/lib/x86_64-linux-gnu',
@@ -89,14 +90,34 @@ export function diagnoseVulkan(env: NodeJS.ProcessEnv = process.env): string {
     '/usr/lib',
     '/usr/local/lib',
   ];
-  let loader = libDirs.find((d) => existsSync(join(d, 'libvulkan.so.1')));
-  if (!loader && existsSync('/etc/ld.so.cache')) {
-    try {
-      if (readFileSync('/etc/ld.so.cache').includes('libvulkan.so.1')) loader = 'the ld.so cache';
-    } catch {
-      // unreadable cache: report the loader as not found
-    }
+  const dir = libDirs.find((d) => existsSync(join(d, 'libvulkan.so.1')));
+  if (dir) return dir;
+  try {
+    if (existsSync('/etc/ld.so.cache') && readFileSync('/etc/ld.so.cache').includes('libvulkan.so.1')) return 'the ld.so cache';
+  } catch {
+    // unreadable cache: report the loader as not found
   }
+  return null;
+}
+
+/**
+ * On Linux, Dawn reaches GPUs only through the Vulkan loader; without one it
+ * has no adapter to offer and prints Vulkan warnings when started. Throws the
+ * reason instead of starting it (unless `skipLoaderCheck`).
+ */
+function checkDawnCanStart(options: NodeWebGPUOptions): void {
+  if (process.platform !== 'linux' || options.skipLoaderCheck || findVulkanLoader()) return;
+  throw new WebGPUUnavailableError(`Dawn was not started: ${diagnoseVulkan()}`);
+}
+
+/**
+ * Why Dawn may see no adapter on Linux: whether the Vulkan loader
+ * (libvulkan.so.1) and any Vulkan driver manifests can be found. Returns ''
+ * elsewhere.
+ */
+export function diagnoseVulkan(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.platform !== 'linux') return '';
+  const loader = findVulkanLoader(env);
   const explicit = [...splitPath(env.VK_DRIVER_FILES), ...splitPath(env.VK_ICD_FILENAMES)];
   let icds: string[];
   if (explicit.length > 0) {
@@ -126,7 +147,9 @@ export function diagnoseVulkan(env: NodeJS.ProcessEnv = process.env): string {
 /** Whether Node has a WebGPU adapter, without touching tfjs. */
 export async function probeWebGPU(options: NodeWebGPUOptions = {}): Promise<WebGPUProbe> {
   try {
-    const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu ?? (await loadDawn(options.dawnOptions));
+    const existing = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+    if (!existing) checkDawnCanStart(options);
+    const gpu = existing ?? (await loadDawn(options.dawnOptions));
     const adapter = await requestAdapter(gpu, options, diagnoseVulkan());
     const summary = summarizeAdapter(adapter);
     return { available: true, adapter: summary, adapterName: formatAdapter(summary) };
@@ -144,6 +167,7 @@ export async function probeWebGPU(options: NodeWebGPUOptions = {}): Promise<WebG
 export async function initWebGPU(options: NodeWebGPUOptions = {}): Promise<WebGPUInfo> {
   const existing = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   const usesDawn = !existing || existing === dawnGPU;
+  if (!existing) checkDawnCanStart(options);
   const gpu = existing ?? (await loadDawn(options.dawnOptions));
   const adapter = await requestAdapter(gpu, options, usesDawn ? diagnoseVulkan() : '');
   const { info, backend } = await activateWebGPU(adapter, 'node');

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tf } from '@tarflow/tensor';
-import { diagnoseVulkan, initWebGPU, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { diagnoseVulkan, findVulkanLoader, initWebGPU, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
 
 const probe = await probeWebGPU();
 const skipReason = probe.available ? '' : ` — skipped: no WebGPU adapter in Node (${probe.reason})`;
@@ -16,8 +18,19 @@ describe('adapter reporting', () => {
     if (probe.available) {
       expect(probe.adapterName.length).toBeGreaterThan(0);
     } else {
-      expect(probe.reason).toMatch(/requestAdapter\(\) found no adapter|Dawn addon/);
+      expect(probe.reason).toMatch(/requestAdapter\(\) found no adapter|Dawn addon|Dawn was not started: no Vulkan loader/);
     }
+  });
+
+  it.runIf(process.platform === 'linux' && !findVulkanLoader())('without a Vulkan loader, Dawn is not started: a clear reason and no Vulkan warnings on stderr', () => {
+    const entry = fileURLToPath(new URL('../dist/node.js', import.meta.url));
+    const script = `import(${JSON.stringify(entry)}).then((m) => m.probeWebGPU()).then((r) => console.log(JSON.stringify(r)))`;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(0);
+    const r = JSON.parse(child.stdout.trim().split('\n').pop()!);
+    expect(r.available).toBe(false);
+    expect(r.reason).toMatch(/^Dawn was not started: no Vulkan loader \(libvulkan\.so\.1\) found/);
+    expect(child.stderr).not.toMatch(/Vulkan/);
   });
 
   it.runIf(process.platform === 'linux')('diagnoses the Vulkan loader and drivers on Linux', () => {
