@@ -4,7 +4,7 @@
  * synchronous; running it here keeps the page responsive, and onBlock posts
  * each finished block to the page as it happens.
  */
-import { seededNoise, tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
+import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
 import { selectBackend } from '@tarflow/backends';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import { modelFromSafetensors, type SampleResult as ModelSampleResult, type TarFlow } from '@tarflow/model';

@@ -7,7 +7,7 @@ describe('sampling temperature', () => {
   let model: TarFlow;
   beforeAll(async () => {
     await useBackend('cpu');
-    model = TarFlow.init({ in_channels: 1, img_size: 8, patch_size: 2, channels: 16, num_blocks: 2, layers_per_block: 1, num_classes: 3, head_dim: 8 }, 3);
+    model = TarFlow.init({ in_channels: 1, img_size: 8, patch_size: 2, channels: 16, num_blocks: 2, layers_per_block: 1, num_classes: 3, noise_std: 0.1, head_dim: 8, expansion: 2, nvp: true }, 3);
   });
   afterAll(() => model.dispose());
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { tf, maxAbsDiff, type PatchSeq } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';

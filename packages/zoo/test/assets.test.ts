@@ -49,7 +49,9 @@ describe('@tarflow/zoo assets', () => {
     const before = tf.memory().numTensors;
     const r = await model.sampleAsync(noise, { labels, guidance, temperature });
     const images = denoise ? model.denoise(r.images, labels) : r.images;
-    const predicted = tf.tidy(() => tf.argMax(classifier.classify(images), 1).dataSync());
+    const classes = tf.tidy(() => tf.argMax(classifier.classify(images), 1));
+    const predicted = Array.from(classes.dataSync());
+    classes.dispose();
     const hits = predicted.reduce((s, p, i) => s + (p === i % 10 ? 1 : 0), 0);
     tf.dispose([r.images, images]);
     expect(tf.memory().numTensors).toBe(before);
