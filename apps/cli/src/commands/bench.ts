@@ -245,19 +245,25 @@ interface Timed {
   fallbacks: number;
 }
 
+/** How the model is sampled in every run: guidance and temperature. */
+interface Settings {
+  guidance?: GuidanceSettings;
+  temperature?: number;
+}
+
 /** Runs `strategy` on fixed noise `runs` times, keeping the last images. */
 function timeStrategy(
   model: TarFlow,
   noise: tf.Tensor3D,
   labels: tf.Tensor1D | undefined,
   strategy: Strategy,
-  options: { runs: number; guidance?: GuidanceSettings },
+  options: { runs: number } & Settings,
 ): Timed {
   const times: number[] = [];
   let last: Omit<Timed, 'times'> | null = null;
   for (let i = 0; i < options.runs; i++) {
     const t0 = performance.now();
-    const r = model.sample(noise, { labels, strategy, guidance: options.guidance });
+    const r = model.sample(noise, { labels, strategy, guidance: options.guidance, temperature: options.temperature });
     r.images.dataSync();
     times.push(performance.now() - t0);
     last?.images.dispose();
@@ -366,7 +372,7 @@ function toughestBlock(
   model: TarFlow,
   noise: tf.Tensor3D,
   labels: tf.Tensor1D | undefined,
-  guidance: GuidanceSettings | undefined,
+  settings: Settings,
   log: (m: string) => void,
 ): Shared['toughest'] {
   log('CRM of each block');
@@ -377,7 +383,7 @@ function toughestBlock(
     calibration = tf.tensor4d(ds.images, [ds.count, 1, 28, 28]);
     what = `${ds.count} MNIST test digits`;
   } else {
-    calibration = model.sample(noise, { labels, guidance }).images;
+    calibration = model.sample(noise, { labels, ...settings }).images;
     what = `${noise.shape[0]} exact samples`;
   }
   const metrics = convergenceMetrics(model, calibration);
@@ -405,21 +411,20 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
   // The embedded model is sampled as it is meant to be, with its recommended guidance and temperature.
   const guidance: GuidanceSettings | undefined = source.name === 'default' ? { ...DEFAULT_MODEL_SAMPLING.guidance } : undefined;
   const temperature = source.name === 'default' ? DEFAULT_MODEL_SAMPLING.temperature : 1;
-  // A temperature scales the noise; every run below takes pre-scaled noise (and plans know the temperature).
-  const drawNoise = (seed: number, count: number) =>
-    tf.tidy(() => tf.mul(seededNoise(seed, Array.from({ length: count }, (_, i) => i), model.tokens, model.patchDim), temperature)) as tf.Tensor3D;
+  const settings: Settings = { guidance, temperature };
+  const drawNoise = (seed: number, count: number) => seededNoise(seed, Array.from({ length: count }, (_, i) => i), model.tokens, model.patchDim);
   const log = (m: string) => progress.status(`${backend}: ${m}`);
   progress.start(`bench ${backend}`, 5 + profile.batches.length * 3 + profile.tokens.length * 3 + profile.memorySolvers.length);
   try {
     const noise = drawNoise(0, B);
     const labels = cycleLabels(model, B);
     const given = flags.shared ? (JSON.parse(await readFile(flags.shared, 'utf8')) as Shared) : null;
-    const toughest = given?.toughest ?? toughestBlock(model, noise, labels, guidance, log);
+    const toughest = given?.toughest ?? toughestBlock(model, noise, labels, settings, log);
     const fd = await fdSetup(model, profile.fdCount, progress);
     const fdNoise = fd ? drawNoise(1, profile.fdCount) : null;
     const fdLabels = fd ? cycleLabels(model, profile.fdCount) : undefined;
     log('warm-up');
-    model.sample(noise, { labels, guidance }).images.dispose();
+    model.sample(noise, { labels, ...settings }).images.dispose();
     phase('setup');
 
     // ---- side by side
@@ -451,13 +456,13 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
       let fdValue: number | undefined;
       if (fd && fdNoise) {
         log(`FD of ${c.name} (${profile.fdCount} samples)`);
-        const s = model.sample(fdNoise, { labels: fdLabels, strategy, guidance }).images;
+        const s = model.sample(fdNoise, { labels: fdLabels, strategy, ...settings }).images;
         fdValue = frechetFromStats(featureStats(s, fd.features), fd.real);
         s.dispose();
       }
       log(`timing ${c.name}`);
       bytes.reset();
-      const t = timeStrategy(model, noise, labels, strategy, { runs: profile.repeats, guidance });
+      const t = timeStrategy(model, noise, labels, strategy, { runs: profile.repeats, ...settings });
       if (!reference) reference = tf.keep(tf.clone(t.images));
       const diff = meanMaxDiff(t.images, reference);
       t.images.dispose();
@@ -500,11 +505,11 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
       log(`batch ${b}`);
       const n = drawNoise(0, b);
       const l = cycleLabels(model, b);
-      const seq = timeStrategy(model, n, l, sequentialEverywhere(model), { ...once, guidance });
+      const seq = timeStrategy(model, n, l, sequentialEverywhere(model), { ...once, ...settings });
       batchScaling.push(scalingRow('batch', b, 'sequential', seq, seq));
       progress.increment();
       for (const s of solvers) {
-        const r = timeStrategy(model, n, l, s.strategy, { ...once, guidance });
+        const r = timeStrategy(model, n, l, s.strategy, { ...once, ...settings });
         batchScaling.push(scalingRow('batch', b, s.solver, r, seq));
         r.images.dispose();
         progress.increment();
@@ -615,18 +620,18 @@ async function memoryCheck(backend: string, solver: string, strategy: Strategy |
 
 // ---------------------------------------------------------------- report
 
+/** The cells both tables share: wall, depth, speed-up, depth reduction, pass cost, mean |Δ|. */
+function timingCells(x: { wallMs: number; depth: number; sequentialDepth: number; speedup: number; depthReduction: number; passCost: number; meanAbsDiff?: number }): string[] {
+  return [ms(x.wallMs), `${x.depth} / ${x.sequentialDepth}`, `${x.speedup.toFixed(2)}×`, `${x.depthReduction.toFixed(1)}×`, x.passCost.toFixed(1), sci(x.meanAbsDiff)];
+}
+
 function sideBySideTable(r: WorkerResult): string {
   const withFd = r.sideBySide.some((x) => x.fd !== undefined);
   const headers = ['strategy', 'notation', 'wall (median)', 'depth', 'speed-up (wall)', 'depth reduction', 'pass cost (steps)', 'mean \\|Δ\\| vs seq', 'max \\|Δ\\|', ...(withFd ? ['FD'] : []), 'fallbacks', 'tfjs peak', 'RSS high-water'];
   const rows = r.sideBySide.map((x) => [
     x.plannedOn ? `${x.name} (planned on ${x.plannedOn})` : x.name,
     `\`${x.strategy.replace(/\|/g, '\\|')}\``,
-    ms(x.wallMs),
-    `${x.depth} / ${x.sequentialDepth}`,
-    `${x.speedup.toFixed(2)}×`,
-    `${x.depthReduction.toFixed(1)}×`,
-    x.passCost.toFixed(1),
-    sci(x.meanAbsDiff),
+    ...timingCells(x),
     sci(x.maxAbsDiff),
     ...(withFd ? [x.fd === undefined ? '–' : x.fd.toFixed(2)] : []),
     String(x.fallbacks),
@@ -642,12 +647,7 @@ function scalingTable(rows: ScalingRow[], what: string): string {
     rows.map((x) => [
       String(x.size),
       x.solver,
-      ms(x.wallMs),
-      `${x.depth} / ${x.sequentialDepth}`,
-      `${x.speedup.toFixed(2)}×`,
-      `${x.depthReduction.toFixed(1)}×`,
-      x.passCost.toFixed(1),
-      sci(x.meanAbsDiff),
+      ...timingCells(x),
     ]),
     ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
