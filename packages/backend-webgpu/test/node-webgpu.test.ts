@@ -5,8 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tf } from '@tarflow/tensor';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { diagnoseVulkan, findVulkanLoader, initWebGPU, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
 
 const probe = await probeWebGPU();
@@ -22,15 +20,12 @@ describe('adapter reporting', () => {
     }
   });
 
-  it.runIf(process.platform === 'linux' && !findVulkanLoader())('without a Vulkan loader, Dawn is not started: a clear reason and no Vulkan warnings on stderr', () => {
-    const entry = fileURLToPath(new URL('../dist/node.js', import.meta.url));
-    const script = `import(${JSON.stringify(entry)}).then((m) => m.probeWebGPU()).then((r) => console.log(JSON.stringify(r)))`;
-    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-    expect(child.status, child.stderr).toBe(0);
-    const r = JSON.parse(child.stdout.trim().split('\n').pop()!);
+  it.runIf(process.platform === 'linux' && !findVulkanLoader())('without a Vulkan loader, Dawn is not started (it could offer no adapter and only printed Vulkan warnings)', async () => {
+    const r = await probeWebGPU();
     expect(r.available).toBe(false);
-    expect(r.reason).toMatch(/^Dawn was not started: no Vulkan loader \(libvulkan\.so\.1\) found/);
-    expect(child.stderr).not.toMatch(/Vulkan/);
+    // checkDawnCanStart throws this before the Dawn addon is loaded
+    if (!r.available) expect(r.reason).toMatch(/^Dawn was not started: no Vulkan loader \(libvulkan\.so\.1\) found/);
+    await expect(initWebGPU()).rejects.toThrow(/Dawn was not started/);
   });
 
   it.runIf(process.platform === 'linux')('diagnoses the Vulkan loader and drivers on Linux', () => {
