@@ -33,7 +33,7 @@ export const DEFAULT_MODEL_SAMPLING: {
   readonly denoise: boolean;
 } = {
   guidance: { scale: 3, on: 'both' },
-  temperature: 0.7,
+  temperature: 0.5,
   denoise: true,
 };
 

@@ -55,7 +55,7 @@ describe('@tarflow/zoo assets', () => {
     const hits = predicted.reduce((s, p, i) => s + (p === i % 10 ? 1 : 0), 0);
     tf.dispose([r.images, images]);
     expect(tf.memory().numTensors).toBe(before);
-    expect(hits / n).toBeGreaterThanOrEqual(0.7);
+    expect(hits / n).toBeGreaterThanOrEqual(0.85); // 58 of 60 when the step-6,000 model shipped
     tf.dispose([noise, labels]);
     model.dispose();
     classifier.dispose();
