@@ -14,8 +14,15 @@ import {
   solveBlockSteps,
   type ReadSteps,
   summarizeReports,
-  validateStrategy,
+  guessFromTable,
+  guideParams,
+  isJointStrategy,
+  solveChainSteps,
+  validateSamplingStrategy,
   type BlockReport,
+  type CausalChain,
+  type JointStrategy,
+  type SamplingStrategy,
   type CausalAffineMap,
   type SolveOptions,
   type SolveReport,
@@ -74,8 +81,11 @@ export interface GuidanceSettings {
 export interface SampleOptions extends SolveOptions {
   labels?: tf.Tensor1D;
   guidance?: GuidanceSettings;
-  /** One strategy per block in sampling order; defaults to the exact sequential inverse everywhere. */
-  strategy?: Strategy;
+  /**
+   * One strategy per block in sampling order, or one joint solve of all blocks
+   * (a JointStrategy); defaults to the exact sequential inverse everywhere.
+   */
+  strategy?: SamplingStrategy;
   /** Also return the image after each block (trace[0] is the unpatchified noise). */
   trace?: boolean;
   /** Called after each block with its index in sampling order and report. */
@@ -104,6 +114,41 @@ export interface ForwardResult {
 }
 
 const MASKED = -1e9;
+
+/** Linear or norm parameters of S blocks: weight [S, out, in] (norm: [S, C]), bias [S, out]. */
+interface StackedParams {
+  weight: tf.Tensor;
+  bias: tf.Tensor;
+}
+
+/** S blocks' parameters stacked on a leading axis (see TarFlow.stack). */
+interface BlockStack {
+  size: number;
+  projIn: StackedParams;
+  /** Position embeddings in each block's permuted order, [S, T, C]. */
+  pos: tf.Tensor;
+  classEmbed: tf.Tensor | null; // [S, K, C]
+  layers: Array<Record<'attnNorm' | 'qkv' | 'proj' | 'mlpNorm' | 'fc1' | 'fc2', StackedParams>>;
+  projOut: StackedParams;
+  attnMask: tf.Tensor2D;
+}
+
+/** y = x Wᵀ + b per block over the last axis of [S, ..., in]. */
+function stackLinear(x: tf.Tensor, p: StackedParams): tf.Tensor {
+  const shape = x.shape;
+  const S = shape[0];
+  const out = p.weight.shape[1]!;
+  const y = tf.matMul(tf.reshape(x, [S, -1, shape[shape.length - 1]]), p.weight as tf.Tensor3D, false, true);
+  return tf.reshape(tf.add(y, tf.expandDims(p.bias, 1)), [...shape.slice(0, -1), out]);
+}
+
+/** LayerNorm per block over the last axis of [S, ..., C]. */
+function stackNorm(x: tf.Tensor, p: StackedParams): tf.Tensor {
+  const S = x.shape[0];
+  const C = x.shape[x.rank - 1];
+  const bshape = [S, ...new Array(x.rank - 2).fill(1), C];
+  return layerNorm(x, { weight: tf.reshape(p.weight, bshape), bias: tf.reshape(p.bias, bshape) } as unknown as NormParams);
+}
 
 export class TarFlow {
   readonly config: TarFlowConfig;
@@ -192,66 +237,118 @@ export class TarFlow {
     return block.flip ? tf.reverse(x, axis) : x;
   }
 
-  /** Class embedding for each sample, [B, 1, C]; labels -1 (or none) give the mean embedding. */
-  private classVector(block: BlockParams, batch: number, labels?: tf.Tensor1D): tf.Tensor | null {
-    if (!block.classEmbed) return null;
+  /**
+   * Mixing weights over the class table for each sample, [B, K]: one-hot for a
+   * label, uniform (the mean embedding) for −1 or no labels. Null for an
+   * unconditional model.
+   */
+  private classWeights(batch: number, labels?: tf.Tensor1D): tf.Tensor2D | null {
     const K = this.config.num_classes;
-    const table = tf.reshape(block.classEmbed, [K, this.config.channels]);
-    if (!labels) return tf.reshape(tf.mean(table, 0), [1, 1, -1]);
+    if (K === 0) return null;
+    if (!labels) return tf.fill([batch, K], 1 / K) as tf.Tensor2D;
     const valid = tf.expandDims(tf.greaterEqual(labels, 0), 1);
     const oneHot = tf.oneHot(tf.maximum(labels, tf.scalar(0, 'int32')), K).toFloat();
-    const weights = tf.where(tf.tile(valid, [1, K]), oneHot, tf.fill([batch, K], 1 / K));
-    return tf.expandDims(tf.matMul(weights, table), 1);
+    return tf.where(tf.tile(valid, [1, K]), oneHot, tf.fill([batch, K], 1 / K)) as tf.Tensor2D;
   }
 
   /**
-   * The block network on positions [start, start + n) (in the block's permuted
-   * order) given the keys/values of positions [0, start). Returns the raw
-   * projection [B, n, 2D] (row t produces position t + 1) and the keys/values
-   * of the new positions per layer.
+   * Parameters of S blocks stacked on a leading axis, so that one evaluation
+   * runs all of them (batched matrix products). A single block is a stack of
+   * one (reshapes only, no copies).
+   */
+  private stack(indices: number[]): BlockStack {
+    const one = indices.length === 1;
+    const st = (ts: tf.Tensor[]) => (one ? tf.expandDims(ts[0], 0) : tf.stack(ts));
+    const blocks = indices.map((i) => this.blocks[i]);
+    const lin = (f: (b: BlockParams) => LinearParams) => ({ weight: st(blocks.map((b) => f(b).weight)), bias: st(blocks.map((b) => f(b).bias)) });
+    const layerLin = (j: number, f: (l: LayerParams) => LinearParams | NormParams) => lin((b) => f(b.layers[j]) as LinearParams);
+    const K = this.config.num_classes;
+    return {
+      size: indices.length,
+      projIn: lin((b) => b.projIn),
+      pos: st(blocks.map((b) => this.permute(b.posEmbed, b, 0))),
+      classEmbed: blocks[0].classEmbed ? st(blocks.map((b) => tf.reshape(b.classEmbed!, [K, this.config.channels]))) : null,
+      layers: blocks[0].layers.map((_, j) => ({
+        attnNorm: layerLin(j, (l) => l.attnNorm),
+        qkv: layerLin(j, (l) => l.qkv),
+        proj: layerLin(j, (l) => l.proj),
+        mlpNorm: layerLin(j, (l) => l.mlpNorm),
+        fc1: layerLin(j, (l) => l.fc1),
+        fc2: layerLin(j, (l) => l.fc2),
+      })),
+      projOut: lin((b) => b.projOut),
+      attnMask: blocks[0].attnMask,
+    };
+  }
+
+  /**
+   * The network of a stack of S blocks on positions [start, start + n) (each in
+   * its block's permuted order): x is [S, B, n, D], `cache` the keys/values of
+   * positions [0, start) (single blocks only). Returns the raw projection
+   * [S, B, n, 2D] (row t produces position t + 1) and the keys/values of the
+   * new positions per layer ([S·B, heads, n, headDim]).
+   *
+   * `classWeights` [B, K] mixes the class table per sample; `attnTemp` divides
+   * the softmax scale (one value, or one per sample [B]).
    */
   private network(
-    block: BlockParams,
+    p: BlockStack,
     x: tf.Tensor,
     start: number,
     cache: KVCache | null,
-    branch: BranchOptions,
+    classWeights: tf.Tensor2D | null,
+    attnTemp: number | tf.Tensor1D = 1,
   ): { out: tf.Tensor; kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> } {
-    const [B, n] = x.shape;
+    const [S, B, n] = x.shape;
     const { channels: C, head_dim: hd } = this.config;
     const H = this.heads;
-    const pos = tf.slice(this.permute(block.posEmbed, block, 0), [start, 0], [n, C]);
-    let h = tf.add(linear(x, block.projIn), pos);
-    const cls = this.classVector(block, B, branch.labels);
-    if (cls) h = tf.add(h, cls);
+    const pos = tf.expandDims(tf.slice(p.pos, [0, start, 0], [S, n, C]), 1); // [S, 1, n, C]
+    let h = tf.add(stackLinear(x, p.projIn), pos);
+    if (p.classEmbed && classWeights) {
+      const cls = tf.matMul(tf.tile(tf.expandDims(classWeights, 0), [S, 1, 1]), p.classEmbed); // [S, B, C]
+      h = tf.add(h, tf.expandDims(cls, 2));
+    }
     const total = start + n;
     // A single query may see every cached key; a span needs the causal mask.
-    const mask = n > 1 ? tf.mul(tf.sub(1, tf.slice(block.attnMask, [start, 0], [n, total])), MASKED) : null;
-    const scale = hd ** -0.5 / (branch.attnTemp ?? 1);
+    const mask = n > 1 ? tf.mul(tf.sub(1, tf.slice(p.attnMask, [start, 0], [n, total])), MASKED) : null;
+    const base = hd ** -0.5;
+    const scale = typeof attnTemp === 'number' ? base / attnTemp : tf.reshape(tf.tile(tf.div(base, attnTemp), [S]), [S * B, 1, 1, 1]);
     const kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
-    block.layers.forEach((layer, li) => {
-      const a = linear(layerNorm(h, layer.attnNorm), layer.qkv); // [B, n, 3C]
-      const heads = tf.transpose(tf.reshape(a, [B, n, 3 * H, hd]), [0, 2, 1, 3]); // [B, 3H, n, hd]
+    p.layers.forEach((layer, li) => {
+      const a = stackLinear(stackNorm(h, layer.attnNorm), layer.qkv); // [S, B, n, 3C]
+      const heads = tf.transpose(tf.reshape(a, [S * B, n, 3 * H, hd]), [0, 2, 1, 3]); // [S·B, 3H, n, hd]
       const [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[];
       kv.push({ k, v });
       const past = cache?.layers[li];
       const kAll = past ? tf.concat([past.k, k], 2) : k;
       const vAll = past ? tf.concat([past.v, v], 2) : v;
-      let scores = tf.mul(tf.matMul(q, kAll, false, true), scale); // [B, H, n, total]
+      let scores = tf.mul(tf.matMul(q, kAll, false, true), scale); // [S·B, H, n, total]
       if (mask) scores = tf.add(scores, mask);
-      const attn = tf.matMul(tf.softmax(scores), vAll); // [B, H, n, hd]
-      const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [B, n, C]);
-      h = tf.add(h, linear(merged, layer.proj));
-      h = tf.add(h, linear(gelu(linear(layerNorm(h, layer.mlpNorm), layer.fc1)), layer.fc2));
+      const attn = tf.matMul(tf.softmax(scores), vAll); // [S·B, H, n, hd]
+      const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [S, B, n, C]);
+      h = tf.add(h, stackLinear(merged, layer.proj));
+      h = tf.add(h, stackLinear(gelu(stackLinear(stackNorm(h, layer.mlpNorm), layer.fc1)), layer.fc2));
     });
-    return { out: linear(h, block.projOut), kv };
+    return { out: stackLinear(h, p.projOut), kv };
+  }
+
+  /** One block's network on [B, n, D] for one branch; the projection is [B, n, 2D]. */
+  private blockNetwork(
+    index: number,
+    x: tf.Tensor,
+    start: number,
+    cache: KVCache | null,
+    branch: BranchOptions,
+  ): { out: tf.Tensor; kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> } {
+    const r = this.network(this.stack([index]), tf.expandDims(x, 0), start, cache, this.classWeights(x.shape[0], branch.labels), branch.attnTemp ?? 1);
+    return { out: tf.squeeze(r.out, [0]), kv: r.kv };
   }
 
   /** Splits the projection into (log-scale α, shift γ). */
   private affineParams(out: tf.Tensor): { logScale: tf.Tensor; shift: tf.Tensor } {
     const D = this.patchDim;
     if (!this.config.nvp) return { logScale: tf.zerosLike(out), shift: out };
-    const [logScale, shift] = tf.split(out, [D, D], 2);
+    const [logScale, shift] = tf.split(out, [D, D], out.rank - 1);
     return { logScale, shift };
   }
 
@@ -270,7 +367,7 @@ export class TarFlow {
   shiftedParams(index: number, xp: PatchSeq, labels?: tf.Tensor1D): { logScale: PatchSeq; shift: PatchSeq } {
     const block = this.blocks[index];
     return tf.tidy(() => {
-      const { out } = this.network(block, xp, 0, null, { labels });
+      const { out } = this.blockNetwork(index, xp, 0, null, { labels });
       const { logScale, shift } = this.affineParams(out);
       const [B, T, D] = xp.shape;
       const zeros = tf.zeros([B, 1, D]);
@@ -367,7 +464,7 @@ export class TarFlow {
           throw new Error(`block ${index}: cache holds ${cache.length} positions but evaluation starts at ${start}`);
         }
         const r = tf.tidy(() => {
-          const { out, kv } = this.network(block, x, start, cache.length > 0 ? cache : null, branch);
+          const { out, kv } = this.blockNetwork(index, x, start, cache.length > 0 ? cache : null, branch);
           const { logScale, shift } = this.affineParams(out);
           const layers = kv.map((e, li) => {
             const past = cache.layers[li];
@@ -410,6 +507,72 @@ export class TarFlow {
   }
 
   /**
+   * All blocks as one chain in sampling order, for a joint solve
+   * (solveChainSteps): stage k is block B − 1 − k. Its evaluation runs every
+   * active block in one stacked pass — batched matrix products over the
+   * blocks, the two guidance branches stacked on the batch — so one joint
+   * iteration is one dependent network evaluation. Holds a stacked copy of the
+   * weights: call dispose() when done.
+   */
+  samplingChain(labels?: tf.Tensor1D, guidance?: GuidanceSettings): CausalChain & { dispose(): void } {
+    const L = this.blocks.length;
+    const T = this.tokens;
+    const guided = !!guidance && guidance.scale > 0;
+    const order = this.blocks.map((_, k) => L - 1 - k);
+    const stacked = tf.tidy(() => this.stack(order) as unknown as tf.TensorContainer) as unknown as BlockStack;
+    const parts = (p: BlockStack) => [p.projIn, p.projOut, ...p.layers.flatMap((l) => Object.values(l))].flatMap((q) => [q.weight, q.bias]);
+    const owned = [...parts(stacked), stacked.pos, ...(stacked.classEmbed ? [stacked.classEmbed] : [])];
+    const from = (k: number): BlockStack => {
+      if (k === 0) return stacked;
+      const cut = (t: tf.Tensor) => tf.slice(t, k);
+      const q = (x: StackedParams) => ({ weight: cut(x.weight), bias: cut(x.bias) });
+      return {
+        size: L - k,
+        projIn: q(stacked.projIn),
+        pos: cut(stacked.pos),
+        classEmbed: stacked.classEmbed ? cut(stacked.classEmbed) : null,
+        layers: stacked.layers.map((l) => ({ attnNorm: q(l.attnNorm), qkv: q(l.qkv), proj: q(l.proj), mlpNorm: q(l.mlpNorm), fc1: q(l.fc1), fc2: q(l.fc2) })),
+        projOut: q(stacked.projOut),
+        attnMask: stacked.attnMask,
+      };
+    };
+    return {
+      tokens: T,
+      dim: this.patchDim,
+      stages: L,
+      evaluateFrom: (k, xs) =>
+        tf.tidy(() => {
+          const B = xs[0].shape[0];
+          const x = tf.stack(xs.map((t) => tf.slice(t, [0, 0, 0], [-1, T - 1, -1]))); // [S, B, T − 1, D]
+          const split = (out: tf.Tensor) => this.affineParams(out);
+          let params: { logScale: tf.Tensor; shift: tf.Tensor };
+          if (!guided) {
+            params = split(this.network(from(k), x, 0, null, this.classWeights(B, labels)).out);
+          } else {
+            const weights = this.classWeights(2 * B, labels ? tf.concat([labels, tf.fill([B], -1, 'int32')]) as tf.Tensor1D : undefined);
+            const temps = tf.concat([tf.ones([B]), tf.fill([B], guidance!.attnTemp ?? 1)]) as tf.Tensor1D;
+            const out = this.network(from(k), tf.concat([x, x], 1), 0, null, weights, temps).out; // [S, 2B, T − 1, 2D]
+            const [c, u] = tf.split(out, 2, 1);
+            const pc = split(c);
+            const pu = split(u);
+            // guideParams works on [B', n, D]: fold the stages into the batch.
+            const fold = (t: tf.Tensor) => tf.reshape(t, [-1, T - 1, this.patchDim]) as PatchSeq;
+            const g = guideParams({ logScale: fold(pc.logScale), shift: fold(pc.shift) }, { logScale: fold(pu.logScale), shift: fold(pu.shift) }, guidance!, T, 0);
+            const unfold = (t: tf.Tensor) => tf.reshape(t, [L - k, B, T - 1, this.patchDim]);
+            params = { logScale: unfold(g.logScale), shift: unfold(g.shift) };
+          }
+          const ls = tf.unstack(params.logScale);
+          const sh = tf.unstack(params.shift);
+          return ls.map((l, i) => ({ logScale: l as PatchSeq, shift: sh[i] as PatchSeq }));
+        }),
+      link: (k, x) =>
+        tf.tidy(() => tf.clone(this.permute(this.permute(x, this.blocks[L - 1 - k]), this.blocks[L - 2 - k]))) as PatchSeq,
+      map: (k) => this.samplingMap(L - 1 - k, labels, guidance),
+      dispose: () => tf.dispose(owned),
+    };
+  }
+
+  /**
    * Samples images from noise [B, T, D] (standard normal; scaled here by the
    * prior's √var). Each block is inverted by the solver its strategy names;
    * the default is the exact sequential inverse.
@@ -433,10 +596,12 @@ export class TarFlow {
     const temperature = options.temperature ?? 1;
     if (!(Number.isFinite(temperature) && temperature > 0)) throw new Error(`temperature must be a positive number, got ${temperature}`);
     yield* this.labelSteps(options.labels, noise.shape[0]);
-    const strategy = validateStrategy(
+    const chosen = validateSamplingStrategy(
       options.strategy ?? this.blocks.map(() => ({ kind: 'sequential' })),
       this.blocks.length,
     );
+    if (isJointStrategy(chosen)) return yield* this.jointSampleSteps(noise, chosen, options);
+    const strategy = chosen;
     const t0 = performance.now();
     const trace: ImageBatch[] = [];
     if (options.trace) trace.push(this.unpatchify(noise));
@@ -471,6 +636,34 @@ export class TarFlow {
     x.dispose();
     const report = summarizeReports(reports, this.tokens, strategy, performance.now() - t0);
     return options.trace ? { images, trace, report } : { images, report };
+  }
+
+  /** sampleSteps for a joint strategy: every block solved at once (solveChainSteps). */
+  private *jointSampleSteps(noise: PatchSeq, strategy: JointStrategy, options: SampleOptions): ReadSteps<SampleResult> {
+    if (options.trace) throw new Error('trace: a joint strategy finishes all blocks together, so there is no per-block trace');
+    const t0 = performance.now();
+    const L = this.blocks.length;
+    const B = noise.shape[0];
+    if (strategy.table && (strategy.table.tokens !== this.tokens || strategy.table.dim !== this.patchDim)) {
+      throw new Error(
+        `strategy: the guess table is for [${strategy.table.tokens}, ${strategy.table.dim}] sequences but this model's are [${this.tokens}, ${this.patchDim}]`,
+      );
+    }
+    const chain = this.samplingChain(options.labels, options.guidance);
+    const z = tf.tidy(() => this.permute(tf.mul(tf.mul(noise, tf.sqrt(this.priorVar)), options.temperature ?? 1), this.blocks[L - 1])) as PatchSeq;
+    const guess = strategy.guess === 'table' && strategy.table ? guessFromTable(strategy.table, B, options.labels) : undefined;
+    let solved: { x: PatchSeq; report: SolveReport };
+    try {
+      solved = yield* solveChainSteps(chain, z, strategy, { guess });
+    } finally {
+      chain.dispose();
+      z.dispose();
+      guess?.dispose();
+    }
+    const images = tf.tidy(() => this.unpatchify(this.permute(solved.x, this.blocks[0]) as PatchSeq));
+    solved.x.dispose();
+    solved.report.blocks.forEach((b, k) => options.onBlock?.(k, b));
+    return { images, report: { ...solved.report, wallMs: performance.now() - t0 } };
   }
 
   // ---------------------------------------------------------------- misc

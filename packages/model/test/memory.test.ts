@@ -44,6 +44,9 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
         ],
       });
       tf.dispose(gs.images);
+      const joint = { kind: 'joint' as const, maxIterations: 6, tolerance: 1e-3 };
+      tf.dispose(model.sample(noise, { labels, guidance, strategy: joint }).images);
+      tf.dispose((await model.sampleAsync(noise, { labels, guidance, strategy: { ...joint, guess: 'zeros' } })).images);
       await tick();
       tf.dispose(model.denoise(x, labels));
     };

@@ -10,3 +10,4 @@ export * from './map.js';
 export * from './strategy.js';
 export * from './solve.js';
 export * from './report.js';
+export * from './chain.js';

@@ -61,6 +61,28 @@ export interface GuidanceOptions {
 }
 
 /**
+ * Classifier-free guidance of one span of rows starting at `start`:
+ * p = p_c + w · (p_c − p_u) on the guided parameter(s). Returns new tensors.
+ */
+export function guideParams(c: AffineParams, u: AffineParams, options: GuidanceOptions, tokens: number, start: number): AffineParams {
+  const on = options.on ?? 'both';
+  return tf.tidy(() => {
+    const n = c.shift.shape[1];
+    let w: tf.Tensor = tf.scalar(options.scale);
+    if (options.annealed) {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = ((start + i + 1) / (tokens - 1)) * options.scale;
+      w = tf.tensor3d(a, [1, n, 1]);
+    }
+    const guide = (pc: tf.Tensor, pu: tf.Tensor) => tf.add(pc, tf.mul(w, tf.sub(pc, pu)));
+    return {
+      logScale: (on === 'gamma' ? tf.clone(c.logScale) : guide(c.logScale, u.logScale)) as PatchSeq,
+      shift: (on === 'alpha' ? tf.clone(c.shift) : guide(c.shift, u.shift)) as PatchSeq,
+    };
+  });
+}
+
+/**
  * Classifier-free guidance as a map: evaluates a conditional and an
  * unconditional branch (each with its own cache) and combines them as
  * p = p_c + w · (p_c − p_u). The result is again a CausalAffineMap, so every
@@ -79,12 +101,6 @@ export function guidedMap<CC, CU>(
   const on = options.on ?? 'both';
   if (!['alpha', 'gamma', 'both'].includes(on)) throw new Error(`guidedMap: unknown guidance target '${on}'`);
   const T = cond.tokens;
-  const weights = (start: number, n: number): tf.Tensor => {
-    if (!options.annealed) return tf.scalar(options.scale);
-    const w = new Float32Array(n);
-    for (let i = 0; i < n; i++) w[i] = ((start + i + 1) / (T - 1)) * options.scale;
-    return tf.tensor3d(w, [1, n, 1]);
-  };
   return {
     tokens: T,
     dim: cond.dim,
@@ -92,14 +108,7 @@ export function guidedMap<CC, CU>(
     evaluate(x, start, cache) {
       const c = cond.evaluate(x, start, cache.cond);
       const u = uncond.evaluate(x, start, cache.uncond);
-      const params = tf.tidy(() => {
-        const w = weights(start, x.shape[1]);
-        const guide = (pc: tf.Tensor, pu: tf.Tensor) => tf.add(pc, tf.mul(w, tf.sub(pc, pu)));
-        return {
-          logScale: (on === 'gamma' ? tf.clone(c.params.logScale) : guide(c.params.logScale, u.params.logScale)) as PatchSeq,
-          shift: (on === 'alpha' ? tf.clone(c.params.shift) : guide(c.params.shift, u.params.shift)) as PatchSeq,
-        };
-      });
+      const params = guideParams(c.params, u.params, options, T, start);
       disposeParams(c.params);
       disposeParams(u.params);
       return { params, cache: { cond: c.cache, uncond: u.cache } };

@@ -12,6 +12,12 @@ export interface SolveReport {
   fallbacks: number;
   wallMs: number;
   strategy: string;
+  /**
+   * Set for a joint solve over all blocks: its depth is the number of joint
+   * iterations (the blocks of one iteration are independent), not the sum of
+   * the blocks' iteration counts.
+   */
+  joint?: { iterations: number };
 }
 
 /** Combines block reports into a model-level report. */
@@ -52,8 +58,9 @@ export function mergeReports(reports: SolveReport[]): SolveReport {
   });
   return {
     blocks,
-    depth: blocks.reduce((s, b) => s + b.depth, 0),
+    depth: first.joint ? Math.max(...reports.map((r) => r.depth)) : blocks.reduce((s, b) => s + b.depth, 0),
     sequentialDepth: first.sequentialDepth,
+    ...(first.joint ? { joint: { iterations: Math.max(...reports.map((r) => r.joint?.iterations ?? 0)) } } : {}),
     fallbacks: blocks.reduce((s, b) => s + b.fallbacks, 0),
     wallMs: reports.reduce((s, r) => s + r.wallMs, 0),
     strategy: first.strategy,

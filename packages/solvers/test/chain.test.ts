@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tf, maxAbsDiff, type PatchSeq } from '@tarflow/tensor';
+import '@tensorflow/tfjs-backend-wasm';
+import {
+  chainFromMaps,
+  formatSamplingStrategy,
+  guessFromTable,
+  parseSamplingStrategy,
+  solveBlock,
+  solveChainSteps,
+  runSync,
+  StrategyError,
+  validateSamplingStrategy,
+  type CausalAffineMap,
+  type JointStrategy,
+} from '../src/index.js';
+import { causalMlp } from './causal-mlp.js';
+
+const backend = process.env.TARFLOW_SOLVER_BACKEND ?? 'wasm';
+const reverse = (_k: number, x: PatchSeq) => tf.reverse(x, 1) as PatchSeq;
+
+/** The chain solved block after block with the exact sequential inverse. */
+function sequentialChain(maps: CausalAffineMap<any>[], z: PatchSeq): PatchSeq {
+  let x = tf.clone(z) as PatchSeq;
+  maps.forEach((m, k) => {
+    const input = k === 0 ? x : reverse(k - 1, x);
+    const r = solveBlock(m, input, { kind: 'sequential' });
+    if (k > 0) input.dispose();
+    x.dispose();
+    x = r.x;
+  });
+  return x;
+}
+
+describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
+  const T = 7;
+  const D = 3;
+  let mlps: Array<ReturnType<typeof causalMlp>>;
+  let maps: CausalAffineMap<unknown>[];
+  let chain: ReturnType<typeof chainFromMaps>;
+  beforeAll(async () => {
+    await tf.setBackend(backend);
+    mlps = [0, 1, 2].map((i) => causalMlp(T, D, 20 + 5 * i));
+    maps = mlps.map((m) => m.map) as CausalAffineMap<unknown>[];
+    chain = chainFromMaps(maps, reverse);
+  });
+  afterAll(() => mlps.forEach((m) => m.dispose()));
+
+  it('is exact after stages × (T − 1) joint iterations, and reports that depth', () => {
+    const z = tf.randomNormal([2, T, D], 0, 1, 'float32', 3) as PatchSeq;
+    const exact = sequentialChain(maps, z);
+    const r = runSync(solveChainSteps(chain, z, { kind: 'joint', maxIterations: 3 * (T - 1) }));
+    expect(maxAbsDiff(r.x, exact)).toBeLessThan(1e-5);
+    expect(r.report.depth).toBe(r.report.joint?.iterations);
+    expect(r.report.depth).toBeLessThanOrEqual(3 * (T - 1));
+    expect(r.report.sequentialDepth).toBe(3 * (T - 1));
+    expect(r.report.strategy).toBe('joint(≤18)');
+    // Each stage ran on every joint iteration until its freeze; the first stage froze after T − 1.
+    expect(r.report.blocks[0].modules[0].iterations).toBe(T - 1);
+    tf.dispose([z, exact, r.x]);
+  });
+
+  it('stops at the tolerance with less depth than the blocks one after another', () => {
+    const T2 = 24;
+    const long = [0, 1, 2].map((i) => causalMlp(T2, D, 40 + 5 * i, { coupling: 0.3 }));
+    const lmaps = long.map((m) => m.map) as CausalAffineMap<unknown>[];
+    const z = tf.randomNormal([4, T2, D], 0, 1, 'float32', 5) as PatchSeq;
+    const exact = sequentialChain(lmaps, z);
+    const r = runSync(solveChainSteps(chainFromMaps(lmaps, reverse), z, { kind: 'joint', maxIterations: 100, tolerance: 1e-5 }));
+    expect(maxAbsDiff(r.x, exact)).toBeLessThan(1e-3);
+    expect(r.report.depth).toBeLessThan(3 * (T2 - 1));
+    // Block-by-block Jacobi at the same tolerance needs more dependent steps.
+    let blockDepth = 0;
+    let x = tf.clone(z) as PatchSeq;
+    lmaps.forEach((m, k) => {
+      const input = k === 0 ? x : reverse(k - 1, x);
+      const s = solveBlock(m, input, { kind: 'jacobi', modules: 1, maxIterations: T2, tolerance: 1e-5 });
+      if (k > 0) input.dispose();
+      x.dispose();
+      x = s.x;
+      blockDepth += s.report.depth;
+    });
+    expect(r.report.depth).toBeLessThan(blockDepth);
+    tf.dispose([z, exact, r.x, x]);
+    long.forEach((m) => m.dispose());
+  });
+
+  it('takes a per-label guess table for the first stage', () => {
+    const z = tf.randomNormal([3, T, D], 0, 1, 'float32', 8) as PatchSeq;
+    const exact = sequentialChain(maps, z);
+    // Rows: label 0, label 1, unconditional.
+    const data = Array.from({ length: 3 * T * D }, (_, i) => Math.floor(i / (T * D)) + 0.5);
+    const table = { rows: 3, tokens: T, dim: D, data };
+    const labels = tf.tensor1d([1, -1, 0], 'int32');
+    const g = guessFromTable(table, 3, labels);
+    expect(Array.from(tf.mean(g, [1, 2]).dataSync())).toEqual([1.5, 2.5, 0.5]);
+    const s: JointStrategy = { kind: 'joint', maxIterations: 3 * (T - 1), guess: 'table', table };
+    const r = runSync(solveChainSteps(chain, z, s, { guess: g }));
+    expect(maxAbsDiff(r.x, exact)).toBeLessThan(1e-5);
+    expect(() => runSync(solveChainSteps(chain, z, s))).toThrow(/needs options.guess/);
+    tf.dispose([z, exact, r.x, labels, g]);
+  });
+
+  it('falls back to the exact inverse when an iterate turns non-finite', () => {
+    const broken: CausalAffineMap<any> = {
+      ...maps[1],
+      evaluate(x, start, cache) {
+        const r = maps[1].evaluate(x, start, cache);
+        if (x.shape[1] === 1) return r;
+        const nan = tf.tidy(() => tf.mul(r.params.shift, NaN));
+        r.params.shift.dispose();
+        return { params: { logScale: r.params.logScale, shift: nan as PatchSeq }, cache: r.cache };
+      },
+    };
+    const z = tf.randomNormal([2, T, D], 0, 1, 'float32', 9) as PatchSeq;
+    const exact = sequentialChain(maps, z);
+    const r = runSync(solveChainSteps(chainFromMaps([maps[0], broken, maps[2]], reverse), z, { kind: 'joint', maxIterations: 10 }));
+    expect(r.report.fallbacks).toBeGreaterThan(0);
+    expect(maxAbsDiff(r.x, exact)).toBeLessThan(1e-5);
+    tf.dispose([z, exact, r.x]);
+  });
+
+  it('leaks no tensor', () => {
+    const z = tf.randomNormal([2, T, D], 0, 1, 'float32', 4) as PatchSeq;
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) {
+      runSync(solveChainSteps(chain, z, { kind: 'joint', maxIterations: 9, tolerance: 1e-3 })).x.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    z.dispose();
+  });
+
+  it('parses, validates and formats joint strategies', () => {
+    expect(parseSamplingStrategy('joint:19', 4, 49)).toEqual({ kind: 'joint', maxIterations: 19 });
+    expect(parseSamplingStrategy('joint', 4, 49, { tolerance: 1e-3 })).toEqual({ kind: 'joint', maxIterations: 192, tolerance: 1e-3 });
+    expect(parseSamplingStrategy('{"kind":"joint","maxIterations":5,"guess":"zeros"}', 4, 49)).toEqual({ kind: 'joint', maxIterations: 5, guess: 'zeros' });
+    expect(Array.isArray(parseSamplingStrategy('sequential', 2, 49))).toBe(true);
+    expect(() => parseSamplingStrategy('joint:0', 4, 49)).toThrow(StrategyError);
+    expect(() => parseSamplingStrategy('joint:x', 4, 49)).toThrow(/positive integer/);
+    expect(() => validateSamplingStrategy({ kind: 'joint', maxIterations: 3, guess: 'table' }, 4)).toThrow(/needs a table/);
+    expect(() => validateSamplingStrategy({ kind: 'joint', maxIterations: 3, guess: 'table', table: { rows: 1, tokens: 2, dim: 2, data: [1] } }, 4)).toThrow(/4 finite numbers/);
+    expect(formatSamplingStrategy({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'table' })).toBe('joint(≤19, tol 0.01, table guess)');
+  });
+});
