@@ -18,6 +18,8 @@ export interface CostModel {
   stepMs: number;
   /** Median ms of one parallel pass over `positions` positions (incl. the residual readback). */
   pass: Array<{ positions: number; ms: number }>;
+  /** Median ms of one joint iteration: every block's pass over all positions in one stacked evaluation. */
+  jointPassMs?: number;
 }
 
 function median(xs: number[]): number {
@@ -94,8 +96,21 @@ export function calibrateCost(
   const half = Math.floor((T - 1) / 2);
   const stepMs = timeEval(half, 1);
   const pass = sizes.map((n) => ({ positions: n, ms: timeEval(Math.max(0, T - 1 - n), n) }));
+  // One joint iteration: the stacked evaluation of every block.
+  const chain = model.samplingChain(options.labels, options.guidance);
+  const xs = model.blocks.map(() => x);
+  const joint: number[] = [];
+  for (let i = 0; i < repeats + 1; i++) {
+    const t0 = performance.now();
+    const ps = chain.evaluateFrom(0, xs);
+    tf.tidy(() => tf.max(tf.abs(ps[ps.length - 1].shift)).dataSync());
+    const t1 = performance.now();
+    ps.forEach((p) => tf.dispose([p.logScale, p.shift]));
+    if (i > 0) joint.push(t1 - t0);
+  }
+  chain.dispose();
   x.dispose();
-  const cost: CostModel = { backend: tf.getBackend(), batch: B, guided, stepMs, pass };
+  const cost: CostModel = { backend: tf.getBackend(), batch: B, guided, stepMs, pass, jointPassMs: median(joint) };
   memo.set(key, cost);
   return cost;
 }

@@ -9,3 +9,4 @@ export * from './planner.js';
 export * from './quality.js';
 export * from './classifier.js';
 export * from './plan-cache.js';
+export * from './guess.js';

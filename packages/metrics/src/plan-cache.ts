@@ -14,7 +14,7 @@ export interface PlanStore {
 }
 
 /** Bumped whenever the planner's method changes, so stale plans are not reused. */
-export const PLANNER_VERSION = 4;
+export const PLANNER_VERSION = 5;
 
 /** A plan store in memory (per process / page). */
 export function memoryPlanStore(): PlanStore {

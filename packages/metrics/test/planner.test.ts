@@ -13,6 +13,8 @@ function costModel(kind: 'gpu' | 'cpu', tokens: number): CostModel {
     guided: false,
     stepMs: 1,
     pass: sizes.map((n) => ({ positions: n, ms: kind === 'gpu' ? 1 + n * 0.01 : n })),
+    // A stacked pass over every block: about one pass on a GPU, the blocks' sum on a CPU.
+    jointPassMs: kind === 'gpu' ? 1.5 : 4 * (tokens - 1),
   };
 }
 
@@ -26,7 +28,7 @@ describe('strategy planner (wasm)', () => {
 
   it('objective depth: far less depth than sequential, and parity on a batch it never saw', () => {
     const before = tf.memory().numTensors;
-    const plan = planStrategy(model, { objective: 'depth', batch: 6, seed: 1, tolerances: [0.3, 0.03, 0.003] });
+    const plan = planStrategy(model, { objective: 'depth', batch: 6, seed: 1, tolerances: [0.3, 0.03, 0.003], joint: false });
     expect(tf.memory().numTensors).toBe(before);
     expect(plan.predicted.depth).toBeLessThan(plan.predicted.sequentialDepth);
     expect(plan.predicted.meanAbsDiff).toBeLessThanOrEqual(0.01 * 0.5);
@@ -44,16 +46,41 @@ describe('strategy planner (wasm)', () => {
   });
 
   it('objective time follows the backend: Jacobi where a pass is cheap, sequential where it costs n steps', () => {
-    const gpu = planStrategy(model, { objective: 'time', batch: 4, cost: costModel('gpu', model.tokens), tolerances: [0.03, 0.003], trim: false });
+    const gpu = planStrategy(model, { objective: 'time', batch: 4, cost: costModel('gpu', model.tokens), tolerances: [0.03, 0.003], trim: false, joint: false });
     // Jacobi wherever it needs fewer iterations than the T − 1 steps of the loop.
-    expect(gpu.strategy.some((s) => s.kind === 'jacobi')).toBe(true);
+    expect(Array.isArray(gpu.strategy) && gpu.strategy.some((s) => s.kind === 'jacobi')).toBe(true);
     expect(gpu.predicted.ms!).toBeLessThan(gpu.predicted.sequentialMs!);
+    // Where a stacked pass over every block costs about one pass, the joint solve is fastest.
+    const gpuJoint = planStrategy(model, { objective: 'time', batch: 4, cost: costModel('gpu', model.tokens), tolerances: [0.03, 0.003], trim: false });
+    expect(gpuJoint.strategy).toMatchObject({ kind: 'joint' });
+    expect(gpuJoint.predicted.ms!).toBeLessThan(gpu.predicted.ms!);
     const cpu = planStrategy(model, { objective: 'time', batch: 4, cost: costModel('cpu', model.tokens) });
-    expect(cpu.strategy.every((s) => s.kind === 'sequential')).toBe(true);
+    expect(Array.isArray(cpu.strategy) && cpu.strategy.every((s) => s.kind === 'sequential')).toBe(true);
     expect(cpu.predicted.ms!).toBeLessThanOrEqual(cpu.predicted.sequentialMs!);
     // Decided from the cost model alone: no calibration sampling was needed.
     expect(cpu.metrics).toBeUndefined();
     expect(cpu.blocks[0].reason).toMatch(/sequential is fastest/);
+  });
+
+  it('considers the joint solve of all blocks and keeps it where it needs less depth, at parity on a fresh batch', () => {
+    const before = tf.memory().numTensors;
+    const perBlock = planStrategy(model, { objective: 'depth', batch: 6, seed: 1, tolerances: [0.3, 0.03, 0.003], joint: false });
+    const plan = planStrategy(model, { objective: 'depth', batch: 6, seed: 1, tolerances: [0.3, 0.03, 0.003] });
+    expect(tf.memory().numTensors).toBe(before);
+    // On this model the joint solve needs about half the per-block plan's depth.
+    expect(plan.predicted.depth).toBeLessThan(perBlock.predicted.depth);
+    expect(plan.predicted.meanAbsDiff).toBeLessThanOrEqual(0.01 * 0.5);
+    expect(plan.predicted.maxAbsDiff).toBeLessThanOrEqual(0.25 * 0.5);
+    expect(plan.strategy).toMatchObject({ kind: 'joint', maxIterations: plan.predicted.depth });
+    expect(plan.text).toMatch(/^joint\(≤\d+/);
+    for (const b of plan.blocks) expect(b.reason).toMatch(/joint solve of all blocks/);
+    const noise = tf.randomNormal([16, model.tokens, model.patchDim], 0, 1, 'float32', 99) as PatchSeq;
+    const exact = model.sample(noise);
+    const fast = model.sample(noise, { strategy: plan.strategy });
+    const q = sampleQuality({ samples: fast.images, reference: exact.images });
+    expect(q.meanAbsDiff!).toBeLessThanOrEqual(0.01);
+    expect(fast.report.depth).toBe(plan.predicted.depth);
+    tf.dispose([noise, exact.images, fast.images]);
   });
 
   it('rejects an unknown objective', () => {

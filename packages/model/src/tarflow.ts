@@ -91,6 +91,12 @@ export interface SampleOptions extends SolveOptions {
   /** Called after each block with its index in sampling order and report. */
   onBlock?: (index: number, report: BlockReport) => void;
   /**
+   * Joint strategies only: called after each joint iteration with its number,
+   * each unfinished block's residual and the images the current iterate gives
+   * (disposed after the call) — the quality at every depth from one solve.
+   */
+  onJointIteration?: (iteration: number, residuals: number[], images: ImageBatch) => void;
+  /**
    * Sampling temperature: the noise is scaled by it (on top of the prior's
    * √var) before the flow is inverted. 1 (the default) samples the model's
    * distribution; below 1 trades diversity for typical samples, as in Glow.
@@ -651,10 +657,21 @@ export class TarFlow {
     }
     const chain = this.samplingChain(options.labels, options.guidance);
     const z = tf.tidy(() => this.permute(tf.mul(tf.mul(noise, tf.sqrt(this.priorVar)), options.temperature ?? 1), this.blocks[L - 1])) as PatchSeq;
-    const guess = strategy.guess === 'table' && strategy.table ? guessFromTable(strategy.table, B, options.labels) : undefined;
+    const guess = strategy.guess === 'table' && strategy.table ? guessFromTable(strategy.table, z, options.labels) : undefined;
     let solved: { x: PatchSeq; report: SolveReport };
     try {
-      solved = yield* solveChainSteps(chain, z, strategy, { guess });
+      const hook = options.onJointIteration;
+      const onIteration = hook
+        ? (n: number, residuals: number[], last: PatchSeq) => {
+            const images = tf.tidy(() => this.unpatchify(this.permute(last, this.blocks[0]) as PatchSeq));
+            try {
+              hook(n, residuals, images);
+            } finally {
+              images.dispose();
+            }
+          }
+        : undefined;
+      solved = yield* solveChainSteps(chain, z, strategy, { guess, onIteration });
     } finally {
       chain.dispose();
       z.dispose();

@@ -42,9 +42,11 @@ export interface CausalChain {
 }
 
 /**
- * Per-class initial iterates of the first stage (in its position order): row
- * r is the guess for label r; the last row is the guess for unlabelled
- * (unconditional, label −1) samples. A model without classes has one row.
+ * A calibrated initial iterate of the first stage (in its position order):
+ * row r of `data` for label r, the last row for unlabelled (unconditional,
+ * label −1) samples — a model without classes has one row — plus, where
+ * `scale` is given, scale ⊙ z with z the stage's input (a per-position,
+ * per-feature linear term: x ≈ row + scale · z).
  */
 export interface GuessTable {
   rows: number;
@@ -52,6 +54,8 @@ export interface GuessTable {
   dim: number;
   /** rows × tokens × dim values, row-major. */
   data: number[];
+  /** tokens × dim values. */
+  scale?: number[];
 }
 
 /**
@@ -111,7 +115,10 @@ function validateGuessTable(t: unknown, where: string): GuessTable {
   if (!Array.isArray(o.data) || o.data.length !== rows * tokens * dim || o.data.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
     throw new StrategyError(`${where}.data must hold rows × tokens × dim = ${rows * tokens * dim} finite numbers`);
   }
-  return { rows, tokens, dim, data: o.data as number[] };
+  if (o.scale !== undefined && (!Array.isArray(o.scale) || o.scale.length !== tokens * dim || o.scale.some((v) => typeof v !== 'number' || !Number.isFinite(v)))) {
+    throw new StrategyError(`${where}.scale must hold tokens × dim = ${tokens * dim} finite numbers`);
+  }
+  return { rows, tokens, dim, data: o.data as number[], ...(o.scale !== undefined ? { scale: o.scale as number[] } : {}) };
 }
 
 /** Formats a joint strategy, e.g. `joint(≤19, table guess)`. */
@@ -123,15 +130,20 @@ export function formatJointStrategy(s: JointStrategy): string {
 }
 
 /**
- * The guess table's rows for a batch: row `label` per sample, the last row
- * for label −1 or no labels. Returns [B, T, D].
+ * The guess a table gives a batch with first-stage input `z` [B, T, D]: row
+ * `label` per sample (the last row for label −1 or no labels), plus
+ * scale ⊙ z where the table has a scale. Returns [B, T, D].
  */
-export function guessFromTable(table: GuessTable, batch: number, labels?: tf.Tensor1D): PatchSeq {
+export function guessFromTable(table: GuessTable, z: PatchSeq, labels?: tf.Tensor1D): PatchSeq {
+  const batch = z.shape[0];
   return tf.tidy(() => {
     const rows = tf.tensor3d(table.data, [table.rows, table.tokens, table.dim]);
-    if (!labels || table.rows === 1) return tf.tile(tf.slice(rows, [table.rows - 1, 0, 0], [1, -1, -1]), [batch, 1, 1]) as PatchSeq;
-    const idx = tf.where(tf.less(labels, 0), tf.fill([batch], table.rows - 1, 'int32'), tf.minimum(labels, tf.scalar(table.rows - 2, 'int32')));
-    return tf.gather(rows, idx) as PatchSeq;
+    const base =
+      !labels || table.rows === 1
+        ? tf.tile(tf.slice(rows, [table.rows - 1, 0, 0], [1, -1, -1]), [batch, 1, 1])
+        : tf.gather(rows, tf.where(tf.less(labels, 0), tf.fill([batch], table.rows - 1, 'int32'), tf.minimum(labels, tf.scalar(table.rows - 2, 'int32'))));
+    if (!table.scale) return base as PatchSeq;
+    return tf.add(base, tf.mul(tf.tensor2d(table.scale, [table.tokens, table.dim]), z)) as PatchSeq;
   });
 }
 
@@ -220,8 +232,12 @@ function jacobiUpdate(z: tf.Tensor, p: AffineParams): PatchSeq {
 export interface ChainSolveOptions {
   /** The first stage's initial iterate [B, T, D] (position 0 is replaced by the input); needed for guess 'table'. */
   guess?: PatchSeq;
-  /** Called after each joint iteration with its number and each active stage's residual. */
-  onIteration?: (iteration: number, residuals: number[]) => void;
+  /**
+   * Called after each joint iteration with its number, each active stage's
+   * residual, and the last stage's current iterate (borrowed: valid during the
+   * call only) — e.g. to measure the quality at every depth in one solve.
+   */
+  onIteration?: (iteration: number, residuals: number[], last: PatchSeq) => void;
 }
 
 /**
@@ -300,7 +316,7 @@ export function* solveChainSteps(
         xs[from + i].dispose();
         xs[from + i] = next[i];
       }
-      options.onIteration?.(iterations, residuals);
+      options.onIteration?.(iterations, residuals, xs[L - 1]);
       if (residuals.some((v) => !Number.isFinite(v))) {
         fallback = true;
         break;

@@ -92,8 +92,11 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
     const data = Array.from({ length: 3 * T * D }, (_, i) => Math.floor(i / (T * D)) + 0.5);
     const table = { rows: 3, tokens: T, dim: D, data };
     const labels = tf.tensor1d([1, -1, 0], 'int32');
-    const g = guessFromTable(table, 3, labels);
+    const g = guessFromTable(table, z, labels);
     expect(Array.from(tf.mean(g, [1, 2]).dataSync())).toEqual([1.5, 2.5, 0.5]);
+    const scaled = guessFromTable({ ...table, scale: new Array(T * D).fill(2) }, z, labels);
+    expect(maxAbsDiff(scaled, tf.add(g, tf.mul(z, 2)))).toBeLessThan(1e-6);
+    scaled.dispose();
     const s: JointStrategy = { kind: 'joint', maxIterations: 3 * (T - 1), guess: 'table', table };
     const r = runSync(solveChainSteps(chain, z, s, { guess: g }));
     expect(maxAbsDiff(r.x, exact)).toBeLessThan(1e-5);
