@@ -66,13 +66,13 @@ function configOptions(cmd: Command): Command {
 
 function sampleSolverOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--solver <name>', 'sequential (exact KV-cache loop), jacobi, gs-jacobi, or auto (the planner)').choices(SOLVERS).default('sequential'))
+    .addOption(new Option('--solver <name>', 'sequential (exact KV-cache loop), jacobi, gs-jacobi, joint (Jacobi over all blocks at once), or auto (the planner)').choices(SOLVERS).default('sequential'))
     .addOption(new Option('--objective <objective>', 'what --solver auto minimises: wall time on this backend, or depth').choices(['time', 'depth']).default('time'))
-    .option('--strategy <text>', "per-block strategy: [Stack-GS-J-Else] notation (e.g. '[0-4-12-10]'), JSON, 'sequential' or 'jacobi'; overrides --solver")
+    .option('--strategy <text>', "per-block strategy: [Stack-GS-J-Else] notation (e.g. '[0-4-12-10]'), JSON, 'sequential' or 'jacobi'; or 'joint:N' (N joint iterations over all blocks); overrides --solver")
     .option('--tolerance <eps>', 'stop a Jacobi module once max|Δ| <= eps (default 1e-4 for --solver jacobi/gs-jacobi)', numberArg(0))
     .option('--modules <G>', 'GS modules per block for --solver gs-jacobi (default 4)', intArg(1))
-    .option('--iterations <J>', 'Jacobi iterations per module at most (default: the module size, which is exact)', intArg(1))
-    .addOption(new Option('--guess <guess>', 'initial Jacobi guess: the noise itself, or zeros after position 0').choices(['noise', 'zeros']))
+    .option('--iterations <J>', 'Jacobi iterations per module at most, or joint iterations for --solver joint (default: exact — the module size; blocks × (T − 1) for joint)', intArg(1))
+    .addOption(new Option('--guess <guess>', 'initial Jacobi guess: the noise itself, zeros after position 0, or (joint only) the calibrated table: class means plus a linear term, from a calibration batch').choices(['noise', 'zeros', 'table']))
     .option('--reference-semantics', 'reproduce the GS-Jacobi reference code: clamp iterates to [-3, 3] and cache the last iteration\'s keys/values')
     .option('--no-divergence-guard', 'do not re-solve diverging Jacobi modules exactly');
 }
@@ -106,6 +106,7 @@ Examples:
   tarflow sample --out samples.png
   tarflow sample --solver gs-jacobi --modules 4 --labels 3 --batch 8 --out threes.png
   tarflow sample --strategy '[0-4-12-10]' --guidance 1.5 --out guided.png
+  tarflow sample --solver joint --iterations 19 --guess table --out joint.png
   tarflow sample --checkpoint model.safetensors --noise noise.safetensors --labels-file labels.safetensors --out x.safetensors
   tarflow sample --batch 1000 --shard 2/4 --out part2.safetensors   # then: tarflow merge part*.safetensors --out all.safetensors`)
     .action(async (flags) => (await import('./commands/sample.js')).sampleCommand(flags));

@@ -6,7 +6,7 @@
 export const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
-export const SOLVERS = ['sequential', 'jacobi', 'gs-jacobi', 'auto'] as const;
+export const SOLVERS = ['sequential', 'jacobi', 'gs-jacobi', 'joint', 'auto'] as const;
 export type SolverName = (typeof SOLVERS)[number];
 
 /** Default number of samples when neither --batch nor --noise says. */

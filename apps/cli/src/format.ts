@@ -2,7 +2,7 @@
  * Text formatting of command output: aligned tables, numbers, strategies and
  * solve reports.
  */
-import { formatNotation, type BlockStrategy, type SolveReport, type Strategy } from '@tarflow/solvers';
+import { formatNotation, formatSamplingStrategy, isJointStrategy, type BlockStrategy, type SamplingStrategy, type SolveReport } from '@tarflow/solvers';
 
 /** A plain-text table; columns whose `align` is 'r' are right-aligned. */
 export function table(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
@@ -53,7 +53,8 @@ export function describeBlockStrategy(s: BlockStrategy): string {
  * 12 iterations each), `z` for the zeros guess — with the tolerance when all
  * blocks share it.
  */
-export function compactStrategy(strategy: Strategy): string {
+export function compactStrategy(strategy: SamplingStrategy): string {
+  if (isJointStrategy(strategy)) return formatSamplingStrategy(strategy);
   if (strategy.every((b) => b.kind === 'sequential')) return 'sequential';
   const tols = new Set(strategy.map((b) => (b.kind === 'jacobi' ? b.tolerance : undefined)).filter((t) => t !== undefined));
   const tolText = tols.size === 1 ? `, tol ${sci([...tols][0], 0)}` : '';
@@ -83,7 +84,7 @@ export function formatReport(report: SolveReport, numBlocks: number): string {
   const speedup = report.depth > 0 ? report.sequentialDepth / report.depth : Infinity;
   return [
     table(['block', 'fwd', 'strategy', 'iterations', 'depth', 'fallbacks', 'time'], rows, ['r', 'r', 'l', 'l', 'r', 'r', 'r']),
-    `strategy ${compactStrategy(report.blocks.map((b) => b.strategy))}`,
+    report.joint ? `strategy ${report.strategy}: the blocks iterate together; depth counts joint iterations` : `strategy ${compactStrategy(report.blocks.map((b) => b.strategy))}`,
     `depth ${report.depth} of ${report.sequentialDepth} sequential (${speedup.toFixed(2)}× fewer dependent steps), ` +
       `${report.fallbacks} fallback${report.fallbacks === 1 ? '' : 's'}, ${ms(report.wallMs)}`,
   ].join('\n');

@@ -87,6 +87,33 @@ describe('sample', () => {
   });
 });
 
+describe('sample --solver joint', () => {
+  it('solves all blocks at once with a calibrated guess; depth counts joint iterations', async () => {
+    const r = await tarflow(['sample', '--checkpoint', COND, '--batch', '3', '--solver', 'joint', '--iterations', '6', '--guess', 'table', '--tolerance', '0', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout).report;
+    expect(report.strategy).toBe('joint:6 (tol 0, table guess)');
+    expect(report.depth).toBe(6);
+    expect(report.joint.iterations).toBe(6);
+    const human = await tarflow(['sample', '--checkpoint', COND, '--batch', '2', '--strategy', 'joint:4']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout + human.stderr).toMatch(/strategy joint:4: the blocks iterate together; depth counts joint iterations/);
+  });
+
+  it('refuses --trace, and --guess table outside the joint solve', async () => {
+    const trace = await tarflow(['sample', '--checkpoint', UNCOND, '--batch', '1', '--solver', 'joint', '--trace', join(tmp.dir, 'never.png')]);
+    expect(trace.code).not.toBe(0);
+    expect(trace.stderr).toMatch(/--trace: a joint strategy/);
+    expect(existsSync(join(tmp.dir, 'never.png'))).toBe(false);
+    const table = await tarflow(['sample', '--checkpoint', UNCOND, '--batch', '1', '--solver', 'jacobi', '--guess', 'table']);
+    expect(table.code).not.toBe(0);
+    expect(table.stderr).toMatch(/--guess table applies to the joint solve only/);
+    const bad = await tarflow(['sample', '--checkpoint', UNCOND, '--batch', '1', '--strategy', 'joint:0']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--strategy: .*positive integer/);
+  });
+});
+
 describe('plan', () => {
   it('prints a strategy that sample accepts', async () => {
     const r = await tarflow(['plan', '--checkpoint', UNCOND, '--objective', 'depth', '--batch', '2', '--json']);
@@ -96,7 +123,14 @@ describe('plan', () => {
     expect(plan.predicted.depth).toBeLessThanOrEqual(plan.predicted.sequentialDepth);
     const s = await tarflow(['sample', '--checkpoint', UNCOND, '--batch', '2', '--strategy', plan.text, '--json']);
     expect(s.code, s.stderr).toBe(0);
-    expect(JSON.parse(s.stdout).report.blocks.map((b: { strategy: unknown }) => b.strategy)).toEqual(plan.strategy);
+    const report = JSON.parse(s.stdout).report;
+    if (Array.isArray(plan.strategy)) {
+      expect(report.blocks.map((b: { strategy: unknown }) => b.strategy)).toEqual(plan.strategy);
+    } else {
+      // A joint plan: its text names the joint iterations and the guess.
+      expect(report.strategy).toBe(plan.text);
+      expect(report.depth).toBe(plan.strategy.maxIterations);
+    }
   });
 });
 

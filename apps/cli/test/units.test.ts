@@ -64,5 +64,6 @@ describe('compactStrategy', () => {
         { kind: 'jacobi', modules: 1, maxIterations: 5, tolerance: 0.03 },
       ]),
     ).toBe('seq GS2×9z@0.01 J5@0.03');
+    expect(compactStrategy({ kind: 'joint', maxIterations: 19, guess: 'table' })).toBe('joint:19 (table guess)');
   });
 });

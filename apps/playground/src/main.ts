@@ -8,7 +8,7 @@ import './style.css';
 import { DEFAULT_MODEL_SAMPLING, defaultModelUrl } from '@tarflow/zoo';
 import { seededLabels } from '@tarflow/tensor/random';
 import { BACKEND_NAMES, type BackendPreference } from '@tarflow/backends';
-import { formatStrategy, parseStrategy, type BlockReport, type JacobiStrategy, type SolveReport, type Strategy } from '@tarflow/solvers';
+import { formatSamplingStrategy, parseSamplingStrategy, type BlockReport, type JacobiStrategy, type SamplingStrategy, type SolveReport } from '@tarflow/solvers';
 import type { GuidanceSettings } from '@tarflow/model';
 import type {
   BackendInfo,
@@ -337,13 +337,17 @@ function readSolver(): { spec: SolverSpec } | { error: string; where: 'strategy-
   const extra = tol.value !== undefined ? { tolerance: tol.value } : {};
   if (kind === 'strategy') {
     try {
-      return { spec: { kind: 'strategy', strategy: parseStrategy(input('strategy-text').value, blocks, model.tokens, extra) } };
+      return { spec: { kind: 'strategy', strategy: parseSamplingStrategy(input('strategy-text').value, blocks, model.tokens, extra) } };
     } catch (e) {
       return { error: errorText(e), where: 'strategy-error' };
     }
   }
   const iterations = readInt('iterations', 1, 100_000);
   if (iterations === null) return { error: 'max iterations must be a positive integer', where: 'solver-error' };
+  if (kind === 'joint') {
+    const guess = select('joint-guess').value as 'table' | 'zeros' | 'noise';
+    return { spec: { kind: 'strategy', strategy: { kind: 'joint', maxIterations: iterations, guess, ...extra } } };
+  }
   const modules = kind === 'gs-jacobi' ? readInt('modules', 1, Math.max(1, model.tokens - 1)) : 1;
   if (modules === null) return { error: `modules must be an integer from 1 to ${model.tokens - 1} (T − 1)`, where: 'solver-error' };
   const block: JacobiStrategy = { kind: 'jacobi', modules, maxIterations: iterations, ...extra };
@@ -358,7 +362,7 @@ function validateSolver(): boolean {
   showError('strategy-error', 'error' in r && r.where === 'strategy-error' ? r.error : null);
   showError('solver-error', 'error' in r && r.where === 'solver-error' && model ? r.error : null);
   input('strategy-text').classList.toggle('invalid', 'error' in r && r.where === 'strategy-error');
-  $('strategy-preview').textContent = 'spec' in r && r.spec.kind === 'strategy' && kind === 'strategy' ? `= ${formatStrategy(r.spec.strategy)}` : '';
+  $('strategy-preview').textContent = 'spec' in r && r.spec.kind === 'strategy' && kind === 'strategy' ? `= ${formatSamplingStrategy(r.spec.strategy)}` : '';
   return 'spec' in r;
 }
 
@@ -785,7 +789,7 @@ init();
 // For scripted use (tests, the console): the state the page shows.
 declare global {
   interface Window {
-    tarflowPlayground: { model(): ModelInfo | null; strategy(): Strategy | null };
+    tarflowPlayground: { model(): ModelInfo | null; strategy(): SamplingStrategy | null };
   }
 }
 window.tarflowPlayground = {

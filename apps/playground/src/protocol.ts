@@ -8,7 +8,7 @@
 import type { BackendPreference, BackendSelection } from '@tarflow/backends';
 import type { ConvergenceMetrics, Plan } from '@tarflow/metrics';
 import type { GuidanceSettings, TarFlowConfig } from '@tarflow/model';
-import type { BlockReport, SolveReport, Strategy } from '@tarflow/solvers';
+import type { BlockReport, SamplingStrategy, SolveReport } from '@tarflow/solvers';
 
 export type BackendInfo = Pick<BackendSelection, 'name' | 'detail' | 'notes' | 'skipped'>;
 
@@ -23,7 +23,7 @@ export interface ModelInfo {
 }
 
 /** The solver of a run: a strategy the page built or parsed, or the planner's choice. */
-export type SolverSpec = { kind: 'strategy'; strategy: Strategy } | { kind: 'auto'; objective: 'depth' | 'time' };
+export type SolverSpec = { kind: 'strategy'; strategy: SamplingStrategy } | { kind: 'auto'; objective: 'depth' | 'time' };
 
 export interface SampleSettings {
   batch: number;

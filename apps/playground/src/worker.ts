@@ -8,8 +8,8 @@ import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
 import { selectBackend } from '@tarflow/backends';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import { modelFromSafetensors, type SampleResult as ModelSampleResult, type TarFlow } from '@tarflow/model';
-import { convergenceMetrics, memoryPlanStore, planStrategyCached, sampleQuality, type Plan } from '@tarflow/metrics';
-import type { Strategy } from '@tarflow/solvers';
+import { classMeanGuess, convergenceMetrics, memoryPlanStore, planStrategyCached, sampleQuality, type Plan } from '@tarflow/metrics';
+import { isJointStrategy, type SamplingStrategy } from '@tarflow/solvers';
 import type {
   BackendInfo,
   CompareResult,
@@ -90,8 +90,16 @@ class Session {
   }
 
   /** The strategy of a run: as given, or planned (and remembered for the same inputs). */
-  strategy(s: SampleSettings, labels: tf.Tensor1D | undefined): { strategy: Strategy; plan?: PlanSummary } {
-    if (s.solver.kind === 'strategy') return { strategy: s.solver.strategy };
+  strategy(s: SampleSettings, labels: tf.Tensor1D | undefined): { strategy: SamplingStrategy; plan?: PlanSummary } {
+    if (s.solver.kind === 'strategy') {
+      const chosen = s.solver.strategy;
+      if (isJointStrategy(chosen) && chosen.guess === 'table' && !chosen.table) {
+        this.progress({ phase: 'plan', message: 'calibrating the joint guess (class means)…' });
+        const table = classMeanGuess(needModel(), { guidance: s.guidance ?? undefined, temperature: s.temperature, seed: s.seed + 4321 });
+        return { strategy: { ...chosen, table } };
+      }
+      return { strategy: chosen };
+    }
     this.progress({ phase: 'plan', message: `planning for ${s.solver.objective}…` });
     const { plan, cached } = planStrategyCached(
       needModel(),
@@ -109,7 +117,7 @@ class Session {
   }
 
   /** One model.sampleAsync with progress per block; the caller disposes the result. */
-  async sample(s: SampleSettings, strategy: Strategy, phase: string, trace: boolean): Promise<ModelSampleResult> {
+  async sample(s: SampleSettings, strategy: SamplingStrategy, phase: string, trace: boolean): Promise<ModelSampleResult> {
     const m = needModel();
     const total = m.blocks.length;
     // The CLI's draws: `tarflow sample --seed S` gives the same noise for the same seed.
@@ -123,7 +131,14 @@ class Session {
         guidance: s.guidance ?? undefined,
         temperature: s.temperature,
         strategy,
-        trace,
+        // A joint solve finishes every block together: no per-block trace, progress per joint iteration.
+        trace: trace && !isJointStrategy(strategy),
+        ...(isJointStrategy(strategy)
+          ? {
+              onJointIteration: (n: number) =>
+                this.progress({ phase, message: `joint iteration ${n} of at most ${strategy.maxIterations}…`, done: n, total: strategy.maxIterations }),
+            }
+          : {}),
         onBlock: (k, block) => {
           const next = k + 1 < total ? ` — block ${k + 2} of ${total}…` : '';
           this.progress({ phase, message: `${what}: block ${k + 1} of ${total} done${next}`, done: k + 1, total, block });
@@ -147,7 +162,7 @@ class Session {
       const { strategy, plan } = this.strategy(s, labels);
       const r = await this.sample(s, strategy, 'sample', s.trace);
       try {
-        if (strategy.every((b) => b.kind === 'sequential')) this.keepExact(s, r.images);
+        if (Array.isArray(strategy) && strategy.every((b) => b.kind === 'sequential')) this.keepExact(s, r.images);
         let shown = r.images;
         if (s.denoise) {
           this.progress({ phase: 'denoise', message: 'denoising step…' });

@@ -26,10 +26,9 @@ import {
   type CausalAffineMap,
   type SolveOptions,
   type SolveReport,
-  type Strategy,
 } from '@tarflow/solvers';
 import { numTokens, patchDim, validateConfig, type TarFlowConfig } from './config.js';
-import { gelu, initLinear, initNorm, layerNorm, linear, type LinearParams, type NormParams } from './layers.js';
+import { gelu, initLinear, initNorm, layerNorm, type LinearParams, type NormParams } from './layers.js';
 
 /** One pre-LayerNorm transformer layer: attention then MLP, each residual. */
 export interface LayerParams {
@@ -371,7 +370,6 @@ export class TarFlow {
    * is zero): the forward pass computes z = exp(−α)·(x − γ) from these.
    */
   shiftedParams(index: number, xp: PatchSeq, labels?: tf.Tensor1D): { logScale: PatchSeq; shift: PatchSeq } {
-    const block = this.blocks[index];
     return tf.tidy(() => {
       const { out } = this.blockNetwork(index, xp, 0, null, { labels });
       const { logScale, shift } = this.affineParams(out);
@@ -649,11 +647,13 @@ export class TarFlow {
     if (options.trace) throw new Error('trace: a joint strategy finishes all blocks together, so there is no per-block trace');
     const t0 = performance.now();
     const L = this.blocks.length;
-    const B = noise.shape[0];
     if (strategy.table && (strategy.table.tokens !== this.tokens || strategy.table.dim !== this.patchDim)) {
       throw new Error(
         `strategy: the guess table is for [${strategy.table.tokens}, ${strategy.table.dim}] sequences but this model's are [${this.tokens}, ${this.patchDim}]`,
       );
+    }
+    if (strategy.guess === 'table' && !strategy.table) {
+      throw new Error("strategy: guess 'table' needs the strategy's table (make one with @tarflow/metrics' classMeanGuess)");
     }
     const chain = this.samplingChain(options.labels, options.guidance);
     const z = tf.tidy(() => this.permute(tf.mul(tf.mul(noise, tf.sqrt(this.priorVar)), options.temperature ?? 1), this.blocks[L - 1])) as PatchSeq;

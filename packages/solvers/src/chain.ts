@@ -68,7 +68,8 @@ export interface JointStrategy {
   tolerance?: number;
   /**
    * Initial iterate of the first stage: its input ('noise'), zeros, or the
-   * table's row for each sample's label ('table'). Later stages start from
+   * calibrated guess of `table` ('table'; a sampler needs the table then —
+   * @tarflow/metrics' classMeanGuess makes one). Later stages start from
    * their input, which the first joint iterations then refine.
    */
   guess?: InitialGuess | 'table';
@@ -97,7 +98,6 @@ export function validateJointStrategy(s: unknown, where = 'joint strategy'): Joi
     out.guess = o.guess;
   }
   if (o.table !== undefined) out.table = validateGuessTable(o.table, `${where}.table`);
-  if (out.guess === 'table' && !out.table) throw new StrategyError(`${where}: guess 'table' needs a table`);
   return out;
 }
 
@@ -121,12 +121,16 @@ function validateGuessTable(t: unknown, where: string): GuessTable {
   return { rows, tokens, dim, data: o.data as number[], ...(o.scale !== undefined ? { scale: o.scale as number[] } : {}) };
 }
 
-/** Formats a joint strategy, e.g. `joint(≤19, table guess)`. */
+/**
+ * Formats a joint strategy as text parseSamplingStrategy reads back:
+ * `joint:19`, `joint:19 (tol 0.01, table guess)`. A guess table's values are
+ * not part of the text (a 'table' guess is recomputed where it is missing).
+ */
 export function formatJointStrategy(s: JointStrategy): string {
-  const parts = [`≤${s.maxIterations}`];
+  const parts: string[] = [];
   if (s.tolerance !== undefined) parts.push(`tol ${s.tolerance}`);
   if (s.guess && s.guess !== 'noise') parts.push(`${s.guess} guess`);
-  return `joint(${parts.join(', ')})`;
+  return `joint:${s.maxIterations}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
 }
 
 /**
@@ -176,11 +180,19 @@ export function parseSamplingStrategy(
   extra: Partial<Pick<JacobiStrategy, 'tolerance' | 'guess'>> = {},
 ): SamplingStrategy {
   const t = text.trim();
-  const m = /^joint(?::\s*(\S+))?$/.exec(t);
+  const m = /^joint(?::\s*([^\s(]+))?\s*(?:\((.*)\))?$/.exec(t);
   if (m) {
     const n = m[1] === undefined ? numBlocks * Math.max(1, tokens - 1) : Number(m[1]);
     if (!Number.isInteger(n) || n < 1) throw new StrategyError(`strategy ${JSON.stringify(text)}: joint:N needs a positive integer N of joint iterations`);
-    return validateJointStrategy({ kind: 'joint', maxIterations: n, ...extra });
+    const options: Record<string, unknown> = {};
+    for (const part of (m[2] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+      const tol = /^tol\s+(\S+)$/.exec(part);
+      const guess = /^(\S+)\s+guess$/.exec(part);
+      if (tol) options.tolerance = Number(tol[1]);
+      else if (guess) options.guess = guess[1];
+      else throw new StrategyError(`strategy ${JSON.stringify(text)}: unknown joint option ${JSON.stringify(part)} (expected 'tol <eps>' or '<noise|zeros|table> guess')`);
+    }
+    return validateJointStrategy({ kind: 'joint', maxIterations: n, ...extra, ...options });
   }
   if (t.startsWith('{')) {
     let parsed: unknown;

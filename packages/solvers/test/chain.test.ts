@@ -54,7 +54,7 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
     expect(r.report.depth).toBe(r.report.joint?.iterations);
     expect(r.report.depth).toBeLessThanOrEqual(3 * (T - 1));
     expect(r.report.sequentialDepth).toBe(3 * (T - 1));
-    expect(r.report.strategy).toBe('joint(≤18)');
+    expect(r.report.strategy).toBe('joint:18');
     // Each stage ran on every joint iteration until its freeze; the first stage froze after T − 1.
     expect(r.report.blocks[0].modules[0].iterations).toBe(T - 1);
     tf.dispose([z, exact, r.x]);
@@ -140,8 +140,12 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
     expect(Array.isArray(parseSamplingStrategy('sequential', 2, 49))).toBe(true);
     expect(() => parseSamplingStrategy('joint:0', 4, 49)).toThrow(StrategyError);
     expect(() => parseSamplingStrategy('joint:x', 4, 49)).toThrow(/positive integer/);
-    expect(() => validateSamplingStrategy({ kind: 'joint', maxIterations: 3, guess: 'table' }, 4)).toThrow(/needs a table/);
     expect(() => validateSamplingStrategy({ kind: 'joint', maxIterations: 3, guess: 'table', table: { rows: 1, tokens: 2, dim: 2, data: [1] } }, 4)).toThrow(/4 finite numbers/);
-    expect(formatSamplingStrategy({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'table' })).toBe('joint(≤19, tol 0.01, table guess)');
+    const text = formatSamplingStrategy({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'zeros' });
+    expect(text).toBe('joint:19 (tol 0.01, zeros guess)');
+    expect(parseSamplingStrategy(text, 4, 49)).toEqual({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'zeros' });
+    expect(formatSamplingStrategy({ kind: 'joint', maxIterations: 7 })).toBe('joint:7');
+    expect(() => parseSamplingStrategy('joint:7 (fast)', 4, 49)).toThrow(/unknown joint option "fast"/);
+    expect(parseSamplingStrategy('joint:7 (table guess)', 4, 49)).toEqual({ kind: 'joint', maxIterations: 7, guess: 'table' });
   });
 });

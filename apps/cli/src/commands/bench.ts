@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
 import { TarFlow, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
-import { parseNotation, type Strategy } from '@tarflow/solvers';
+import { parseNotation, type SamplingStrategy, type Strategy } from '@tarflow/solvers';
 import {
   convergenceMetrics,
   featureStats,
@@ -67,7 +67,7 @@ export interface BenchFlags extends CommonFlags {
  */
 interface Shared {
   toughest: { samplingIndex: number; forwardIndex: number; crmShare: number; calibration: string };
-  depthPlan: { strategy: Strategy; planMs: number } | null;
+  depthPlan: { strategy: SamplingStrategy; planMs: number } | null;
   backend: string;
 }
 
@@ -256,7 +256,7 @@ function timeStrategy(
   model: TarFlow,
   noise: tf.Tensor3D,
   labels: tf.Tensor1D | undefined,
-  strategy: Strategy,
+  strategy: SamplingStrategy,
   options: { runs: number } & Settings,
 ): Timed {
   const times: number[] = [];
@@ -429,7 +429,7 @@ async function runWorker(backendChoice: BackendChoice, flags: BenchFlags): Promi
 
     // ---- side by side
     const reusedPlan = given?.depthPlan ?? null;
-    const candidates: Array<{ name: string; strategy?: Strategy; objective?: Objective }> = [
+    const candidates: Array<{ name: string; strategy?: SamplingStrategy; objective?: Objective }> = [
       { name: 'sequential', strategy: sequentialEverywhere(model) },
       { name: `Jacobi (tol ${sci(DEFAULT_TOLERANCE, 0)})`, strategy: jacobiEverywhere(model) },
       { name: 'hand: GS-Jacobi on the toughest block', strategy: handStrategy(model, toughest.samplingIndex) },
@@ -608,7 +608,7 @@ function runChild(args: string[], shareStderr = false): Promise<{ code: number; 
 }
 
 /** Samples a batch in a fresh `tarflow sample` process and reads its peak RSS from the JSON report. */
-async function memoryCheck(backend: string, solver: string, strategy: Strategy | undefined, batch: number, checkpoint?: string): Promise<MemoryRow> {
+async function memoryCheck(backend: string, solver: string, strategy: SamplingStrategy | undefined, batch: number, checkpoint?: string): Promise<MemoryRow> {
   const how = solver === 'planner-depth' ? ['--strategy', JSON.stringify(strategy ?? [])] : ['--solver', solver];
   const args = ['sample', '--batch', String(batch), '--chunk', String(batch), ...how, '--backend', backend, '--json', '--no-progress'];
   if (checkpoint) args.push('--checkpoint', checkpoint);

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { seededLabels, seededNoise, tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
 import type { GuidanceSettings, TarFlow } from '@tarflow/model';
-import { mergeReports, REFERENCE_SEMANTICS, type SolveOptions, type SolveReport, type Strategy } from '@tarflow/solvers';
+import { isJointStrategy, mergeReports, REFERENCE_SEMANTICS, type SamplingStrategy, type SolveOptions, type SolveReport } from '@tarflow/solvers';
 import { fnv1a32 } from '@tarflow/train';
 import { DEFAULT_MODEL_SAMPLING } from '@tarflow/zoo';
 import { checkLabelValues, outputKind, type LabelsSpec, type Shard } from '../args.js';
@@ -189,7 +189,7 @@ export function sampleRange(
     seed: number;
     noise: Float32Array | null;
     labels: Int32Array | null;
-    strategy: Strategy;
+    strategy: SamplingStrategy;
     guidance?: GuidanceSettings;
     temperature?: number;
     solve: SolveOptions;
@@ -308,6 +308,9 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
       seed: flags.seed,
       onProgress: (m) => progress.status(m),
     });
+    if (flags.trace !== undefined && isJointStrategy(resolved.strategy)) {
+      throw new UsageError('--trace: a joint strategy finishes all blocks together, so there is no per-block trace; drop --trace or pick a per-block strategy');
+    }
     const chunks = Math.ceil((end - start) / flags.chunk);
     progress.start('sample', chunks * model.blocks.length);
     let run: SampleRun;
