@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { tf } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadModel } from '@tarflow/model';
-import { formatStrategy, parseNotation } from '@tarflow/solvers';
+import { formatSamplingStrategy, parseNotation } from '@tarflow/solvers';
 import { loadMnist } from '@tarflow/data';
 import { convergenceMetrics, featureStats, loadClassifier, planStrategy, sampleQuality, PLANNER_DEFAULTS } from '../dist/index.js';
 
@@ -73,7 +73,7 @@ function run(label, strategy) {
   const t0 = performance.now();
   const r = model.sample(noise, { labels, guidance, strategy, temperature });
   const ms = performance.now() - t0;
-  return { label, strategy: strategy ? formatStrategy(strategy) : 'sequential', images: r.images, depth: r.report.depth, fallbacks: r.report.fallbacks, ms };
+  return { label, strategy: strategy ? formatSamplingStrategy(strategy) : 'sequential', images: r.images, depth: r.report.depth, fallbacks: r.report.fallbacks, ms };
 }
 function measure(row, reference) {
   const q = sampleQuality({
@@ -141,7 +141,8 @@ if (!args['budgets-only']) {
   h.images.dispose();
   for (const objective of ['depth', 'time']) {
     const t0 = performance.now();
-    const plan = planStrategy(model, { objective, guidance, temperature, batch: Math.min(N, 16), seed: 1 });
+    // Planned for the batch it is judged on (N samples in one call); calibrated on its own noise.
+    const plan = planStrategy(model, { objective, guidance, temperature, labels, batch: N, seed: 1, onProgress: (m) => log(`planner ${objective}: ${m}`) });
     const planMs = performance.now() - t0;
     const p = run(`planner (${objective})`, plan.strategy);
     rows.push({ ...measure(p, seq.images), planMs: Math.round(planMs) });

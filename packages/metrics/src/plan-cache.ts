@@ -14,7 +14,7 @@ export interface PlanStore {
 }
 
 /** Bumped whenever the planner's method changes, so stale plans are not reused. */
-export const PLANNER_VERSION = 5;
+export const PLANNER_VERSION = 6;
 
 /** A plan store in memory (per process / page). */
 export function memoryPlanStore(): PlanStore {
@@ -74,7 +74,10 @@ export function planKey(model: TarFlow, options: PlanOptions, fingerprint = mode
     seed: options.seed ?? null,
     target: options.targetMeanAbsDiff ?? null,
     targetMax: options.targetMaxAbsDiff ?? null,
-    margin: options.margin ?? null,
+    confidence: options.confidence ?? null,
+    calibrationCount: options.calibration ?? null,
+    joint: options.joint ?? null,
+    guessPerClass: options.guessPerClass ?? null,
     tolerances: options.tolerances ?? null,
     modules: options.modules ?? null,
     toughFactor: options.toughFactor ?? null,
