@@ -511,7 +511,7 @@ function renderPlan(plan: PlanSummary | undefined): void {
         { class: 'muted small' },
         `predicted depth ${p.depth} of ${p.sequentialDepth}` +
           (p.ms !== undefined && p.sequentialMs !== undefined ? ` · ${formatMs(p.ms)} vs ${formatMs(p.sequentialMs)} sequential` : '') +
-          ` · calibration mean |Δ| ${formatNum(p.meanAbsDiff)}, max |Δ| ${formatNum(p.maxAbsDiff)}`,
+          ` · calibration mean |Δ| ${formatNum(p.meanAbsDiff)} (accepted on the bound ${formatNum(p.meanAbsDiffBound)}), max |Δ| ${formatNum(p.maxAbsDiff)}`,
       ),
       el('ul', { class: 'small' }, ...plan.blocks.map((b) => el('li', {}, el('b', {}, `block ${b.samplingIndex}: ${b.choice}`), ` — ${b.reason}`))),
     ),

@@ -185,4 +185,19 @@ describe.skipIf(Boolean(missing))(`playground in headless Chromium${missing ? ` 
     expect(await page.evaluate(() => window.tarflowPlayground.model()?.name)).toBe('default MNIST model');
     log('done');
   });
+
+  it('samples with the joint solve: every block at once, depth = joint iterations, no per-block trace', async () => {
+    await page.selectOption('#solver', 'joint');
+    await page.fill('#iterations', '30');
+    await page.selectOption('#joint-guess', 'table');
+    await page.click('#sample');
+    await page.waitForFunction(() => document.querySelector('#report-summary')?.textContent?.includes('joint:30'), null, { timeout: 120_000 });
+    await idle();
+    log('sampled (joint)');
+    await hidden('#run-error');
+    const depth = Number(await page.getAttribute('#total-depth', 'data-value'));
+    expect(depth).toBeGreaterThan(0);
+    expect(depth).toBeLessThanOrEqual(30);
+    expect(await page.locator('#trace-card').isHidden()).toBe(true);
+  });
 });

@@ -41,10 +41,14 @@ export interface CaseResult {
   wallMs: number;
 }
 
-/** The runnable cases of a fixture: forward, sequential, denoised, then every gsj.* case. */
+/**
+ * The runnable cases of a fixture: forward, sequential, denoised, every gsj.*
+ * case, then `joint` — the joint solve of all blocks (stacked evaluation) run
+ * to convergence, checked against the reference's sequential sample.
+ */
 export function caseNames(spec: FixtureSpec): string[] {
   const gsj = Object.keys(spec.cases).filter((k) => k.startsWith('gsj.'));
-  return ['forward', 'sequential', 'denoised', ...gsj];
+  return ['forward', 'sequential', 'denoised', ...gsj, 'joint'];
 }
 
 /** The fixture's guidance settings (its `sequential` case) in the model's terms. */
@@ -157,6 +161,21 @@ export class FixtureSession {
         facts.lr = model.config.noise_std ** 2 * sample.size;
       } finally {
         tf.dispose([sample, d]);
+      }
+    } else if (name === 'joint') {
+      // Converged joint Jacobi is the exact inverse; a tight tolerance stops it once it is there.
+      const L = model.blocks.length;
+      const r = await model.sampleAsync(this.noise, {
+        labels,
+        guidance: fixtureGuidance(spec),
+        strategy: { kind: 'joint', maxIterations: L * (model.tokens - 1), tolerance: 1e-5 },
+      });
+      try {
+        outputs['sequential.sample'] = await values(r.images);
+        facts.depth = r.report.depth;
+        facts.fallbacks = r.report.fallbacks;
+      } finally {
+        tf.dispose(r.images);
       }
     } else if (name.startsWith('gsj.') && spec.cases[name]) {
       const c = spec.cases[name];

@@ -1,7 +1,7 @@
 /**
  * Which conformance cases the browser suite runs: by default (and in CI) every
  * case of every fixture. Chromium's software WebGPU adapter (SwiftShader) is
- * slow — the whole suite takes five to seven minutes on a 2-core machine,
+ * slow — the whole suite takes seven to ten minutes on a 2-core machine,
  * most of it tiny-cond's guided Jacobi run to convergence — so for quick local
  * runs TARFLOW_BROWSER_CASES=quick runs every case of the small unconditional
  * fixture and, of the class-conditional one, the cases that add what

@@ -82,7 +82,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
           `strategy ${compactStrategy(plan.strategy)}`,
           `tolerance ${plan.tolerance ?? 'none (exact)'}; predicted depth ${p.depth} of ${p.sequentialDepth} sequential` +
             (p.ms !== undefined && p.sequentialMs !== undefined ? `; predicted ${ms(p.ms)} vs ${ms(p.sequentialMs)} sequential` : '') +
-            `; mean |Δ| vs exact on the calibration batch ${sci(p.meanAbsDiff)} (max ${sci(p.maxAbsDiff)})`,
+            `; mean |Δ| vs exact on the calibration batch ${sci(p.meanAbsDiff)}, bound for a batch of ${flags.batch} ${sci(p.meanAbsDiffBound)} (max ${sci(p.maxAbsDiff)})`,
           `use it: tarflow sample --strategy '${plan.text}'${flags.checkpoint ? ` --checkpoint ${flags.checkpoint}` : ''}`,
         ];
         return lines.join('\n');
