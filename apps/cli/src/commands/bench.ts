@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
 import { TarFlow, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
-import { parseNotation, type SamplingStrategy, type Strategy } from '@tarflow/solvers';
+import { formatSamplingStrategy, isJointStrategy, parseNotation, type SamplingStrategy, type Strategy } from '@tarflow/solvers';
 import {
   convergenceMetrics,
   featureStats,
@@ -609,7 +609,9 @@ function runChild(args: string[], shareStderr = false): Promise<{ code: number; 
 
 /** Samples a batch in a fresh `tarflow sample` process and reads its peak RSS from the JSON report. */
 async function memoryCheck(backend: string, solver: string, strategy: SamplingStrategy | undefined, batch: number, checkpoint?: string): Promise<MemoryRow> {
-  const how = solver === 'planner-depth' ? ['--strategy', JSON.stringify(strategy ?? [])] : ['--solver', solver];
+  // A joint plan travels as its text (its guess table is recomputed there; as JSON it could exceed the OS limit on one argument).
+  const text = strategy && isJointStrategy(strategy) ? formatSamplingStrategy(strategy) : JSON.stringify(strategy ?? []);
+  const how = solver === 'planner-depth' ? ['--strategy', text] : ['--solver', solver];
   const args = ['sample', '--batch', String(batch), '--chunk', String(batch), ...how, '--backend', backend, '--json', '--no-progress'];
   if (checkpoint) args.push('--checkpoint', checkpoint);
   const r = await runChild(args);
