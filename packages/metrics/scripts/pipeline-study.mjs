@@ -18,8 +18,8 @@ import { parseArgs } from 'node:util';
 import { tf } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadModel } from '@tarflow/model';
-import { loadMnist } from '@tarflow/data';
-import { classMeanGuess, featureStats, loadClassifier, sampleQuality } from '../dist/index.js';
+import { classMeanGuess, sampleQuality } from '../dist/index.js';
+import { classifierWithRealStats } from './mnist-fd.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,15 +50,7 @@ const labels = K > 0 ? tf.tensor1d(Array.from({ length: N }, (_, i) => i % K), '
 const noise = tf.randomNormal([N, model.tokens, model.patchDim], 0, 1, 'float32', Number(args.seed));
 const fdAt = new Set(args.fd ? args.fd.split(',').map(Number) : []);
 
-let clf = null;
-let realStats = null;
-if (args.classifier) {
-  clf = loadClassifier(new Uint8Array(readFileSync(args.classifier)));
-  const test = loadMnist({ split: 'test' });
-  const real = tf.tensor4d(test.images, [test.count, 1, 28, 28]);
-  realStats = featureStats(real, (x) => clf.features(x));
-  real.dispose();
-}
+const { clf, realStats } = classifierWithRealStats(args.classifier);
 const quality = (images, reference, withFd) =>
   sampleQuality({
     samples: images,

@@ -21,8 +21,8 @@ import { tf } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadModel } from '@tarflow/model';
 import { formatSamplingStrategy, parseNotation } from '@tarflow/solvers';
-import { loadMnist } from '@tarflow/data';
-import { convergenceMetrics, featureStats, loadClassifier, planStrategy, sampleQuality, PLANNER_DEFAULTS } from '../dist/index.js';
+import { convergenceMetrics, planStrategy, sampleQuality, PLANNER_DEFAULTS } from '../dist/index.js';
+import { classifierWithRealStats } from './mnist-fd.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,15 +59,7 @@ const noise = tf.randomNormal([N, T, model.patchDim], 0, 1, 'float32', Number(ar
 const log = (...m) => console.error('[study]', ...m);
 
 // Classifier features of real images (held-out MNIST) for the Fréchet distance.
-let clf = null;
-let realStats = null;
-if (args.classifier) {
-  clf = loadClassifier(new Uint8Array(readFileSync(args.classifier)));
-  const test = loadMnist({ split: 'test' });
-  const real = tf.tensor4d(test.images, [test.count, 1, 28, 28]);
-  realStats = featureStats(real, (x) => clf.features(x));
-  real.dispose();
-}
+const { clf, realStats } = classifierWithRealStats(args.classifier);
 
 function run(label, strategy) {
   const t0 = performance.now();

@@ -29,6 +29,16 @@ describe('strategy planner (wasm)', () => {
   const options = { objective: 'depth' as const, batch: 8, calibration: 8, seed: 1, tolerances: [0.3, 0.03] };
   let perBlock: Plan;
 
+  /** A plan's strategy on 16 samples it never saw, against the sequential sampler. */
+  function onFreshBatch(plan: Plan): { meanAbsDiff: number; depth: number; sequentialDepth: number } {
+    const noise = tf.randomNormal([16, model.tokens, model.patchDim], 0, 1, 'float32', 99) as PatchSeq;
+    const exact = model.sample(noise);
+    const fast = model.sample(noise, { strategy: plan.strategy });
+    const q = sampleQuality({ samples: fast.images, reference: exact.images });
+    tf.dispose([noise, exact.images, fast.images]);
+    return { meanAbsDiff: q.meanAbsDiff!, depth: fast.report.depth, sequentialDepth: exact.report.depth };
+  }
+
   it('objective depth: far less depth than sequential, and parity on a batch it never saw', () => {
     const before = tf.memory().numTensors;
     const plan = planStrategy(model, { ...options, joint: false });
@@ -41,13 +51,9 @@ describe('strategy planner (wasm)', () => {
     expect(plan.blocks).toHaveLength(4);
     for (const b of plan.blocks) expect(b.reason).toMatch(/CRM share/);
     // A fresh batch: the plan should generalise.
-    const noise = tf.randomNormal([16, model.tokens, model.patchDim], 0, 1, 'float32', 99) as PatchSeq;
-    const exact = model.sample(noise);
-    const fast = model.sample(noise, { strategy: plan.strategy });
-    const q = sampleQuality({ samples: fast.images, reference: exact.images });
-    expect(q.meanAbsDiff!).toBeLessThanOrEqual(0.01);
-    expect(fast.report.depth).toBeLessThan(exact.report.depth);
-    tf.dispose([noise, exact.images, fast.images]);
+    const fresh = onFreshBatch(plan);
+    expect(fresh.meanAbsDiff).toBeLessThanOrEqual(0.01);
+    expect(fresh.depth).toBeLessThan(fresh.sequentialDepth);
   });
 
   it('objective time follows the backend: Jacobi where a pass is cheap, sequential where it costs n steps', () => {
@@ -79,13 +85,9 @@ describe('strategy planner (wasm)', () => {
     expect(plan.strategy).toMatchObject({ kind: 'joint', maxIterations: plan.predicted.depth });
     expect(plan.text).toMatch(/^joint:\d+/);
     for (const b of plan.blocks) expect(b.reason).toMatch(/joint solve of all blocks/);
-    const noise = tf.randomNormal([16, model.tokens, model.patchDim], 0, 1, 'float32', 99) as PatchSeq;
-    const exact = model.sample(noise);
-    const fast = model.sample(noise, { strategy: plan.strategy });
-    const q = sampleQuality({ samples: fast.images, reference: exact.images });
-    expect(q.meanAbsDiff!).toBeLessThanOrEqual(0.01);
-    expect(fast.report.depth).toBe(plan.predicted.depth);
-    tf.dispose([noise, exact.images, fast.images]);
+    const fresh = onFreshBatch(plan);
+    expect(fresh.meanAbsDiff).toBeLessThanOrEqual(0.01);
+    expect(fresh.depth).toBe(plan.predicted.depth);
   });
 
   it('an optional pixel bound makes plans stricter', () => {
