@@ -60,24 +60,25 @@ describe('joint solve of all blocks (wasm)', () => {
     });
   }
 
-  it('is the exact sampler after blocks × (T − 1) joint iterations, with depth = joint iterations', () => {
+  // Asynchronous sampling lets the test worker's event loop run during the long solves.
+  it('is the exact sampler after blocks × (T − 1) joint iterations, with depth = joint iterations', async () => {
     // Two samples keep the 140 joint iterations short; the code paths are the same.
     const noise = tf.slice(noiseAll, 0, 2) as tf.Tensor3D;
     const labels = tf.slice(labelsAll, 0, 2) as tf.Tensor1D;
     const guidance = { scale: 1.5, annealed: true, attnTemp: 0.9 };
     const seq = model.sample(noise, { labels, guidance, temperature: 0.8 });
     const L = model.blocks.length;
-    const full = model.sample(noise, { labels, guidance, temperature: 0.8, strategy: { kind: 'joint', maxIterations: L * (model.tokens - 1) } });
+    const full = await model.sampleAsync(noise, { labels, guidance, temperature: 0.8, strategy: { kind: 'joint', maxIterations: L * (model.tokens - 1) } });
     expect(maxAbsDiff(full.images, seq.images)).toBeLessThan(1e-4);
     expect(full.report.joint?.iterations).toBe(full.report.depth);
     expect(full.report.sequentialDepth).toBe(seq.report.depth);
-    const loose = model.sample(noise, { labels, guidance, temperature: 0.8, strategy: { kind: 'joint', maxIterations: 100, tolerance: 1e-4 } });
+    const loose = await model.sampleAsync(noise, { labels, guidance, temperature: 0.8, strategy: { kind: 'joint', maxIterations: 100, tolerance: 1e-4 } });
     expect(loose.report.depth).toBeLessThan(seq.report.depth);
     expect(maxAbsDiff(loose.images, seq.images)).toBeLessThan(1e-2);
     tf.dispose([seq.images, full.images, loose.images, noise, labels]);
   });
 
-  it('takes a per-class guess table and checks it fits the model', () => {
+  it('takes a per-class guess table and checks it fits the model', async () => {
     const noise = tf.slice(noiseAll, 1, 2) as tf.Tensor3D;
     const labels = tf.slice(labelsAll, 1, 2) as tf.Tensor1D;
     const T = model.tokens;
@@ -85,7 +86,7 @@ describe('joint solve of all blocks (wasm)', () => {
     const rows = model.config.num_classes + 1;
     const table = { rows, tokens: T, dim: D, data: new Array(rows * T * D).fill(0.1) };
     const seq = model.sample(noise, { labels });
-    const r = model.sample(noise, { labels, strategy: { kind: 'joint', maxIterations: model.blocks.length * (T - 1), guess: 'table', table } });
+    const r = await model.sampleAsync(noise, { labels, strategy: { kind: 'joint', maxIterations: model.blocks.length * (T - 1), guess: 'table', table } });
     expect(maxAbsDiff(r.images, seq.images)).toBeLessThan(1e-4);
     const bad = { rows, tokens: T + 1, dim: D, data: new Array(rows * (T + 1) * D).fill(0) };
     expect(() => model.sample(noise, { labels, strategy: { kind: 'joint', maxIterations: 3, guess: 'table', table: bad } })).toThrow(/guess table is for/);
