@@ -11,7 +11,9 @@
  * --budgets adds fixed-budget plain Jacobi strategies (iterations per block in
  * sampling order, no early stop, guess by IGM): the least depth at which
  * parity holds, independent of any stopping rule. --budgets-only skips the
- * tolerance sweep, the comparison rows and the planner.
+ * tolerance sweep, the comparison rows and the planner; --planner-only keeps
+ * only the sequential row and the planner's (calibrated on --calibration
+ * samples, default 32, of its own noise, for a batch of --count).
  *
  * Needs `pnpm build` first (it imports the built packages).
  */
@@ -41,6 +43,8 @@ const { values: args } = parseArgs({
     modules: { type: 'string', default: '1,2,4' },
     budgets: { type: 'string' },
     'budgets-only': { type: 'boolean', default: false },
+    'planner-only': { type: 'boolean', default: false },
+    calibration: { type: 'string', default: '32' },
   },
 });
 if (!args.checkpoint) {
@@ -111,7 +115,7 @@ if (!args['budgets-only']) {
   // Sweep: tolerance × (GS modules on the toughest block).
   const sweepTolerances = args.tolerances ? args.tolerances.split(',').map(Number) : PLANNER_DEFAULTS.tolerances;
   const sweepModules = args.modules.split(',').map(Number);
-  for (const tol of sweepTolerances) {
+  for (const tol of args['planner-only'] ? [] : sweepTolerances) {
     for (const G of sweepModules) {
       const strategy = model.blocks.map((_, k) => ({ kind: 'jacobi', modules: k === toughest ? G : 1, maxIterations: T, tolerance: tol, guess: guessOf(k) }));
       const r = run(`tol ${tol}, G=${G} on block ${toughest}`, strategy);
@@ -123,18 +127,20 @@ if (!args['budgets-only']) {
   }
 
   // The comparison table.
-  const jac = run('plain Jacobi (tol 1e-3)', model.blocks.map(() => ({ kind: 'jacobi', modules: 1, maxIterations: T - 1, tolerance: 1e-3 })));
-  rows.push(measure(jac, seq.images));
-  jac.images.dispose();
-  const hand = Math.max(2, Math.round(Math.sqrt(T)));
-  const handStrategy = parseNotation(`[${toughest}-${Math.min(8, T - 1)}-${hand}-${hand}]`, model.blocks.length);
-  const h = run('paper-style hand strategy', handStrategy);
-  rows.push(measure(h, seq.images));
-  h.images.dispose();
+  if (!args['planner-only']) {
+    const jac = run('plain Jacobi (tol 1e-3)', model.blocks.map(() => ({ kind: 'jacobi', modules: 1, maxIterations: T - 1, tolerance: 1e-3 })));
+    rows.push(measure(jac, seq.images));
+    jac.images.dispose();
+    const hand = Math.max(2, Math.round(Math.sqrt(T)));
+    const handStrategy = parseNotation(`[${toughest}-${Math.min(8, T - 1)}-${hand}-${hand}]`, model.blocks.length);
+    const h = run('paper-style hand strategy', handStrategy);
+    rows.push(measure(h, seq.images));
+    h.images.dispose();
+  }
   for (const objective of ['depth', 'time']) {
     const t0 = performance.now();
     // Planned for the batch it is judged on (N samples in one call); calibrated on its own noise.
-    const plan = planStrategy(model, { objective, guidance, temperature, labels, batch: N, seed: 1, onProgress: (m) => log(`planner ${objective}: ${m}`) });
+    const plan = planStrategy(model, { objective, guidance, temperature, labels, batch: N, calibration: Number(args.calibration), seed: 1, onProgress: (m) => log(`planner ${objective}: ${m}`) });
     const planMs = performance.now() - t0;
     const p = run(`planner (${objective})`, plan.strategy);
     rows.push({ ...measure(p, seq.images), planMs: Math.round(planMs) });

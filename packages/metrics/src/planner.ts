@@ -56,7 +56,7 @@ export const PLANNER_DEFAULTS = {
    * (docs/planner.md). Set it to demand that every pixel be close.
    */
   targetMaxAbsDiff: Infinity,
-  /** Calibration samples (at least the batch). */
+  /** Calibration samples (by default at least the batch). */
   calibration: 32,
   /** Residual tolerances tried, loosest first. */
   tolerances: [1, 3e-1, 1e-1, 5e-2, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4],
@@ -87,7 +87,7 @@ export interface PlanOptions {
   targetMaxAbsDiff?: number;
   /** Prediction errors added to the calibration mean |Δ| before comparing with the target (default 2). */
   confidence?: number;
-  /** Calibration samples (default: 32, or the batch if larger). */
+  /** Calibration samples (default: 32, or the batch if larger); the acceptance bound allows for their number. */
   calibration?: number;
   tolerances?: number[];
   modules?: number[];
@@ -196,7 +196,7 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
   const target = options.targetMeanAbsDiff ?? PLANNER_DEFAULTS.targetMeanAbsDiff;
   const targetMax = options.targetMaxAbsDiff ?? PLANNER_DEFAULTS.targetMaxAbsDiff;
   const confidence = options.confidence ?? PLANNER_DEFAULTS.confidence;
-  const N = Math.max(options.calibration ?? PLANNER_DEFAULTS.calibration, B);
+  const N = options.calibration ?? Math.max(PLANNER_DEFAULTS.calibration, B);
   const tolerances = options.tolerances ?? PLANNER_DEFAULTS.tolerances;
   const moduleCounts = options.modules ?? PLANNER_DEFAULTS.modules;
   const toughFactor = options.toughFactor ?? PLANNER_DEFAULTS.toughFactor;
