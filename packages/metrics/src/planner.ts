@@ -422,8 +422,11 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
     // samples meet the target (and keep meeting it with more iterations), from
     // one solve per initial guess of the first block; kept when it beats the
     // per-block plan on the objective.
-    if (options.joint ?? true) {
-      const upper = Math.min(depth, nBlocks * (T - 1)) - 1;
+    // More joint iterations than `upper` cannot beat the per-block plan: in depth, or (objective time) in
+    // predicted time at the timed cost of one stacked pass.
+    const byTime = objective === 'time' && cost?.jointPassMs && ms !== undefined ? Math.ceil(ms / cost.jointPassMs) : Infinity;
+    if ((options.joint ?? true) && Math.min(depth, nBlocks * (T - 1), byTime) - 1 >= 1) {
+      const upper = Math.min(depth, nBlocks * (T - 1), byTime) - 1;
       const table = classMeanGuess(model, {
         perClass: options.guessPerClass ?? 8,
         guidance: options.guidance,
@@ -433,7 +436,6 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
       const firstGuess: InitialGuess = bySampling[0].igm[1] < bySampling[0].igm[0] ? 'zeros' : 'noise';
       let best: { strategy: JointStrategy; e: Quality } | null = null;
       for (const guess of ['table', firstGuess] as const) {
-        if (upper < 1) break;
         progress(`joint solve, ${guess} guess: up to ${upper} joint iterations`);
         const trace: Quality[] = [];
         const r = model.sample(noise, {
