@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { patchWasmMatMul, tf } from '@tarflow/tensor';
+import { patchWasmMatMul, SPLIT_MIN_MACS, tf } from '@tarflow/tensor';
 import { initCpu, initNodeBackend, initWasm, NODE_WASM_THREADS_NOTE, NodeBackendError } from '../src/index.js';
 
 describe('@tarflow/backend-node', () => {
@@ -43,6 +43,30 @@ describe('@tarflow/backend-node', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([a, b, c]);
+  });
+
+  it('runs batched products of large matrices one batch entry at a time: same values, memory stays flat', async () => {
+    await initWasm();
+    const M = 96, K = 128, N = 112; // M·K·N ≥ SPLIT_MIN_MACS: the split path
+    expect(M * K * N).toBeGreaterThanOrEqual(SPLIT_MIN_MACS);
+    const a = tf.randomNormal([2, 3, M, K], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const b = tf.randomNormal([2, 3, N, K], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    for (const tb of [false, true]) {
+      const diff = tf.tidy(() => {
+        const bb = tb ? b : tf.transpose(b, [0, 1, 3, 2]);
+        const got = tf.matMul(a, bb, false, tb);
+        expect(got.shape).toEqual([2, 3, M, N]);
+        // Each entry on its own: a 2-D product, which never splits.
+        const a3 = tf.reshape(a, [6, M, K]);
+        const b3 = tf.reshape(b, [6, N, K]);
+        const want = tf.stack(Array.from({ length: 6 }, (_, i) => tf.matMul(tf.squeeze(tf.slice(a3, [i, 0, 0], [1, M, K]), [0]), tf.squeeze(tf.slice(b3, [i, 0, 0], [1, N, K]), [0]), false, true)));
+        return tf.max(tf.abs(tf.sub(tf.reshape(got, [6, M, N]), want))).dataSync()[0];
+      });
+      expect(diff).toBeLessThan(1e-4);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([a, b]);
   });
 
   it('sets up cpu', async () => {

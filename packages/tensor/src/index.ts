@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 export { tf };
-export { patchWasmMatMul } from './wasm-kernels.js';
+export { patchWasmMatMul, SPLIT_MIN_MACS } from './wasm-kernels.js';
 export { mulberry32, deriveSeed, permutation, shuffleInPlace, randomInt, seededLabels, type Rng } from './random.js';
 export { seededNoise } from './draws.js';
 
