@@ -138,6 +138,23 @@ interface BlockStack {
   attnMask: tf.Tensor2D;
 }
 
+/** The tensors a stack owns (everything but the shared attention mask). */
+function stackTensors(p: BlockStack): tf.Tensor[] {
+  const parts = [p.projIn, p.projOut, ...p.layers.flatMap((l) => Object.values(l))].flatMap((q) => [q.weight, q.bias]);
+  return [...parts, p.pos, ...(p.classEmbed ? [p.classEmbed] : [])];
+}
+
+/** A block's parameter tensors (its trainable variables), in a fixed order. */
+function blockVariables(b: BlockParams): tf.Variable[] {
+  const out: tf.Variable[] = [b.projIn.weight, b.projIn.bias, b.posEmbed];
+  if (b.classEmbed) out.push(b.classEmbed);
+  for (const l of b.layers) {
+    for (const q of [l.attnNorm, l.qkv, l.proj, l.mlpNorm, l.fc1, l.fc2]) out.push(q.weight, q.bias);
+  }
+  out.push(b.projOut.weight, b.projOut.bias);
+  return out;
+}
+
 /** y = x Wᵀ + b per block over the last axis of [S, ..., in]. */
 function stackLinear(x: tf.Tensor, p: StackedParams): tf.Tensor {
   const shape = x.shape;
@@ -164,6 +181,13 @@ export class TarFlow {
   /** Prior variance of the latent, [T, D] (the reference's `var` buffer). */
   readonly priorVar: tf.Variable;
 
+  /**
+   * Each block as a stack of one (views of its weights, its position
+   * embedding in sampling order) for the sampling maps, so that a sequential
+   * step does not rebuild them; remade when training reassigns a weight.
+   */
+  private readonly singles: Array<{ stack: BlockStack; sources: object[] }>;
+
   constructor(config: TarFlowConfig, blocks: BlockParams[], priorVar: tf.Variable) {
     this.config = validateConfig(config);
     this.tokens = numTokens(this.config);
@@ -171,6 +195,7 @@ export class TarFlow {
     this.heads = this.config.channels / this.config.head_dim;
     this.blocks = blocks;
     this.priorVar = priorVar;
+    this.singles = blocks.map((_, i) => this.makeSingle(i));
   }
 
   /** A freshly initialised model (PyTorch-style initialisation, proj_out zero). */
@@ -286,6 +311,26 @@ export class TarFlow {
     };
   }
 
+  private makeSingle(index: number): { stack: BlockStack; sources: object[] } {
+    const stack = tf.tidy(() => this.stack([index]) as unknown as tf.TensorContainer) as unknown as BlockStack;
+    for (const t of stackTensors(stack)) tf.keep(t);
+    return { stack, sources: blockVariables(this.blocks[index]).map((v) => v.dataId) };
+  }
+
+  /**
+   * Block `index` as a stack of one, from the cache unless a weight was
+   * reassigned since it was made. Not for gradients: its views were recorded
+   * outside any gradient tape.
+   */
+  private single(index: number): BlockStack {
+    const hit = this.singles[index];
+    const now = blockVariables(this.blocks[index]);
+    if (now.length === hit.sources.length && now.every((v, i) => v.dataId === hit.sources[i])) return hit.stack;
+    tf.dispose(stackTensors(hit.stack));
+    this.singles[index] = this.makeSingle(index);
+    return this.singles[index].stack;
+  }
+
   /**
    * The network of a stack of S blocks on positions [start, start + n) (each in
    * its block's permuted order): x is [S, B, n, D], `cache` the keys/values of
@@ -337,15 +382,21 @@ export class TarFlow {
     return { out: stackLinear(h, p.projOut), kv };
   }
 
-  /** One block's network on [B, n, D] for one branch; the projection is [B, n, 2D]. */
+  /**
+   * One block's network on [B, n, D] for one branch; the projection is
+   * [B, n, 2D]. `cached`: use the block's cached stack of one (sampling; no
+   * gradients to the weights).
+   */
   private blockNetwork(
     index: number,
     x: tf.Tensor,
     start: number,
     cache: KVCache | null,
     branch: BranchOptions,
+    cached = false,
   ): { out: tf.Tensor; kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> } {
-    const r = this.network(this.stack([index]), tf.expandDims(x, 0), start, cache, this.classWeights(x.shape[0], branch.labels), branch.attnTemp ?? 1);
+    const p = cached ? this.single(index) : this.stack([index]);
+    const r = this.network(p, tf.expandDims(x, 0), start, cache, this.classWeights(x.shape[0], branch.labels), branch.attnTemp ?? 1);
     return { out: tf.squeeze(r.out, [0]), kv: r.kv };
   }
 
@@ -468,7 +519,7 @@ export class TarFlow {
           throw new Error(`block ${index}: cache holds ${cache.length} positions but evaluation starts at ${start}`);
         }
         const r = tf.tidy(() => {
-          const { out, kv } = this.blockNetwork(index, x, start, cache.length > 0 ? cache : null, branch);
+          const { out, kv } = this.blockNetwork(index, x, start, cache.length > 0 ? cache : null, branch, true);
           const { logScale, shift } = this.affineParams(out);
           const layers = kv.map((e, li) => {
             const past = cache.layers[li];
@@ -524,8 +575,7 @@ export class TarFlow {
     const guided = !!guidance && guidance.scale > 0;
     const order = this.blocks.map((_, k) => L - 1 - k);
     const stacked = tf.tidy(() => this.stack(order) as unknown as tf.TensorContainer) as unknown as BlockStack;
-    const parts = (p: BlockStack) => [p.projIn, p.projOut, ...p.layers.flatMap((l) => Object.values(l))].flatMap((q) => [q.weight, q.bias]);
-    const owned = [...parts(stacked), stacked.pos, ...(stacked.classEmbed ? [stacked.classEmbed] : [])];
+    const owned = stackTensors(stacked);
     const from = (k: number): BlockStack => {
       if (k === 0) return stacked;
       const cut = (t: tf.Tensor) => tf.slice(t, k);
@@ -711,28 +761,12 @@ export class TarFlow {
 
   /** All trainable variables. */
   trainableVariables(): tf.Variable[] {
-    const out: tf.Variable[] = [];
-    const lin = (l: LinearParams) => out.push(l.weight, l.bias);
-    const norm = (n: NormParams) => out.push(n.weight, n.bias);
-    for (const b of this.blocks) {
-      lin(b.projIn);
-      out.push(b.posEmbed);
-      if (b.classEmbed) out.push(b.classEmbed);
-      for (const l of b.layers) {
-        norm(l.attnNorm);
-        lin(l.qkv);
-        lin(l.proj);
-        norm(l.mlpNorm);
-        lin(l.fc1);
-        lin(l.fc2);
-      }
-      lin(b.projOut);
-    }
-    return out;
+    return this.blocks.flatMap(blockVariables);
   }
 
   /** Frees every tensor of the model. */
   dispose(): void {
+    for (const s of this.singles) tf.dispose(stackTensors(s.stack));
     for (const v of this.trainableVariables()) v.dispose();
     for (const b of this.blocks) b.attnMask.dispose();
     this.priorVar.dispose();
