@@ -72,8 +72,9 @@ export function calibrateCost(
     // Cache of `start` positions, then one evaluation of n positions.
     let cache = map.emptyCache(B);
     if (start > 0) {
-      const r = map.evaluate(tf.slice(x, [0, 0, 0], [-1, start, -1]) as PatchSeq, 0, cache);
-      tf.dispose([r.params.logScale, r.params.shift]);
+      const head = tf.slice(x, [0, 0, 0], [-1, start, -1]) as PatchSeq;
+      const r = map.evaluate(head, 0, cache);
+      tf.dispose([head, r.params.logScale, r.params.shift]);
       map.disposeCache(cache);
       cache = r.cache;
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tf, type PatchSeq } from '@tarflow/tensor';
 import { loadModel, type TarFlow } from '@tarflow/model';
 import { loadFixture, useBackend } from '@tarflow/test-fixtures';
-import { planStrategy, sampleQuality, type CostModel, type Plan } from '../src/index.js';
+import { calibrateCost, planStrategy, sampleQuality, type CostModel, type Plan } from '../src/index.js';
 
 /** Synthetic cost models: a GPU-like one (a pass costs about one step) and a CPU-like one (a pass costs n steps). */
 function costModel(kind: 'gpu' | 'cpu', tokens: number): CostModel {
@@ -56,6 +56,16 @@ describe('strategy planner (wasm)', () => {
     const fresh = onFreshBatch(plan);
     expect(fresh.meanAbsDiff).toBeLessThanOrEqual(0.01);
     expect(fresh.depth).toBeLessThan(fresh.sequentialDepth);
+  });
+
+  it('times the backend: a step, a pass per size and a stacked pass, memoised, leaving no tensors behind', () => {
+    const before = tf.memory().numTensors;
+    const cost = calibrateCost(model, { batch: 3, sizes: [1, 4, model.tokens - 1], repeats: 1 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(cost).toMatchObject({ backend: 'wasm', batch: 3, guided: false });
+    expect(cost.pass.map((p) => p.positions)).toEqual([1, 4, model.tokens - 1]);
+    for (const ms of [cost.stepMs, cost.jointPassMs, ...cost.pass.map((p) => p.ms)]) expect(ms).toBeGreaterThan(0);
+    expect(calibrateCost(model, { batch: 3, sizes: [1, 4, model.tokens - 1], repeats: 1 })).toBe(cost);
   });
 
   it('objective time follows the backend: Jacobi where a pass is cheap, sequential where it costs n steps', () => {
