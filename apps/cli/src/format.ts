@@ -2,7 +2,9 @@
  * Text formatting of command output: aligned tables, numbers, strategies and
  * solve reports.
  */
-import { formatNotation, formatSamplingStrategy, isJointStrategy, type BlockStrategy, type SamplingStrategy, type SolveReport } from '@tarflow/solvers';
+import { compactStrategy, type BlockStrategy, type SolveReport } from '@tarflow/solvers';
+
+export { compactStrategy };
 
 /** A plain-text table; columns whose `align` is 'r' are right-aligned. */
 export function table(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
@@ -44,30 +46,6 @@ export function describeBlockStrategy(s: BlockStrategy): string {
   if (s.tolerance !== undefined) parts.push(`tol ${sci(s.tolerance, 0)}`);
   if (s.guess === 'zeros') parts.push('zeros guess');
   return parts.join(' ');
-}
-
-/**
- * A short name for a whole strategy: 'sequential', the [Stack-GS-J-Else]
- * notation where it fits, else one token per block in sampling order —
- * `seq`, `J14` (Jacobi, at most 14 iterations), `GS4×12` (4 modules, at most
- * 12 iterations each), `z` for the zeros guess — with the tolerance when all
- * blocks share it.
- */
-export function compactStrategy(strategy: SamplingStrategy): string {
-  if (isJointStrategy(strategy)) return formatSamplingStrategy(strategy);
-  if (strategy.every((b) => b.kind === 'sequential')) return 'sequential';
-  const tols = new Set(strategy.map((b) => (b.kind === 'jacobi' ? b.tolerance : undefined)).filter((t) => t !== undefined));
-  const tolText = tols.size === 1 ? `, tol ${sci([...tols][0], 0)}` : '';
-  const notation = formatNotation(strategy);
-  if (notation) return `${notation}${tolText}`;
-  const blocks = strategy.map((b) => {
-    if (b.kind === 'sequential') return 'seq';
-    const core = b.modules === 1 ? `J${b.maxIterations}` : `GS${b.modules}×${b.maxIterations}`;
-    const tol = tols.size > 1 && b.tolerance !== undefined ? `@${sci(b.tolerance, 0)}` : '';
-    return `${core}${b.guess === 'zeros' ? 'z' : ''}${tol}`;
-  });
-  if (blocks.every((b) => b === blocks[0])) return `${blocks[0]} on every block${tolText}`;
-  return `${blocks.join(' ')}${tolText}`;
 }
 
 /** The per-block table and totals of a solve report. */

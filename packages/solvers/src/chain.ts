@@ -14,7 +14,7 @@ import { tf, type PatchSeq } from '@tarflow/tensor';
 import { disposeParams, type AffineParams, type CausalAffineMap } from './map.js';
 import { NonFiniteError, readScalar, solveBlockSteps, type BlockReport, type ReadSteps } from './solve.js';
 import type { SolveReport } from './report.js';
-import { formatStrategy, parseStrategy, StrategyError, validateStrategy, type InitialGuess, type JacobiStrategy, type Strategy } from './strategy.js';
+import { formatNotation, formatStrategy, parseStrategy, StrategyError, validateStrategy, type InitialGuess, type JacobiStrategy, type Strategy } from './strategy.js';
 
 /**
  * A chain of causal affine maps inverted one after another (a flow's blocks in
@@ -167,6 +167,37 @@ export function validateSamplingStrategy(s: unknown, numBlocks: number): Samplin
 /** Formats either kind of sampling strategy. */
 export function formatSamplingStrategy(s: SamplingStrategy): string {
   return isJointStrategy(s) ? formatJointStrategy(s) : formatStrategy(s);
+}
+
+/**
+ * A short name for a whole sampling strategy (what the CLI and the benchmarks
+ * print): 'sequential', the [Stack-GS-J-Else]
+ * notation where it fits, else one token per block in sampling order —
+ * `seq`, `J14` (Jacobi, at most 14 iterations), `GS4×12` (4 modules, at most
+ * 12 iterations each), `z` for the zeros guess — with the tolerance when all
+ * blocks share it.
+ */
+export function compactStrategy(strategy: SamplingStrategy): string {
+  if (isJointStrategy(strategy)) return formatSamplingStrategy(strategy);
+  if (strategy.every((b) => b.kind === 'sequential')) return 'sequential';
+  const tols = new Set(strategy.map((b) => (b.kind === 'jacobi' ? b.tolerance : undefined)).filter((t) => t !== undefined));
+  const tolText = tols.size === 1 ? `, tol ${shortNumber([...tols][0]!)}` : '';
+  const notation = formatNotation(strategy);
+  if (notation) return `${notation}${tolText}`;
+  const blocks = strategy.map((b) => {
+    if (b.kind === 'sequential') return 'seq';
+    const core = b.modules === 1 ? `J${b.maxIterations}` : `GS${b.modules}×${b.maxIterations}`;
+    const tol = tols.size > 1 && b.tolerance !== undefined ? `@${shortNumber(b.tolerance)}` : '';
+    return `${core}${b.guess === 'zeros' ? 'z' : ''}${tol}`;
+  });
+  if (blocks.every((b) => b === blocks[0])) return `${blocks[0]} on every block${tolText}`;
+  return `${blocks.join(' ')}${tolText}`;
+}
+
+/** One significant digit: 0.05, 0.3, 1, 1e-4. */
+function shortNumber(x: number): string {
+  if (x === 0) return '0';
+  return Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? x.toPrecision(1) : x.toExponential(0);
 }
 
 /**

@@ -3,6 +3,7 @@ import { tf, maxAbsDiff, type PatchSeq } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import {
   chainFromMaps,
+  compactStrategy,
   formatSamplingStrategy,
   guessFromTable,
   parseSamplingStrategy,
@@ -147,5 +148,15 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
     expect(formatSamplingStrategy({ kind: 'joint', maxIterations: 7 })).toBe('joint:7');
     expect(() => parseSamplingStrategy('joint:7 (fast)', 4, 49)).toThrow(/unknown joint option "fast"/);
     expect(parseSamplingStrategy('joint:7 (table guess)', 4, 49)).toEqual({ kind: 'joint', maxIterations: 7, guess: 'table' });
+  });
+
+  it('names strategies compactly: sequential, notation, one token per block, joint text', () => {
+    const J = (n: number, extra: object = {}) => ({ kind: 'jacobi' as const, modules: 1, maxIterations: n, ...extra });
+    expect(compactStrategy([{ kind: 'sequential' }, { kind: 'sequential' }])).toBe('sequential');
+    expect(compactStrategy([{ kind: 'sequential' }, J(2, { tolerance: 1 }), J(2, { tolerance: 1 }), J(2, { tolerance: 1 })])).toBe('seq J2 J2 J2, tol 1');
+    expect(compactStrategy([J(22, { tolerance: 0.1, guess: 'zeros' }), J(3, { tolerance: 1e-4 })])).toBe('J22z@0.1 J3@1e-4');
+    expect(compactStrategy([J(8), J(8), J(8)])).toBe('J8 on every block');
+    expect(compactStrategy([{ kind: 'jacobi', modules: 4, maxIterations: 12 }, { kind: 'sequential' }])).toBe('GS4×12 seq');
+    expect(compactStrategy({ kind: 'joint', maxIterations: 19, guess: 'table' })).toBe('joint:19 (table guess)');
   });
 });
