@@ -7,9 +7,18 @@
  * measuring is packages/webgpu-tests/src/bench.ts. A checkpoint that is not a
  * TarFlow model (e.g. the zoo's classifier) is listed as skipped, with why.
  *
+ * On every trained model (those of <bundle>/models and --model, not the
+ * fixture) it then runs the planner (bench-planner.ts): the plans of objective
+ * `time` (timed on this backend) and `depth` against the sequential sampler at
+ * --planner-batch, guidance --planner-guidance, temperature
+ * --planner-temperature, and writes --fd-batch samples per strategy to
+ * planner-images.safetensors for the Fréchet distance
+ * (packages/metrics/scripts/images-fd.mjs). The conformance cases come last.
+ *
  *   node bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N]
  *                  [--batch B] [--strategies 'sequential;jacobi-8;[0-4-8-8]']
  *                  [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry]
+ *                  [--no-planner] [--planner-batch B] [--planner-guidance W] [--planner-temperature T] [--fd-batch N]
  *
  * --async: sample with model.sampleAsync (awaited reads) instead of model.sample.
  * --dry: report whether a WebGPU adapter exists and exit 0 either way; with
@@ -19,7 +28,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CheckpointError } from '@tarflow/checkpoint';
+import { CheckpointError, serializeSafetensors } from '@tarflow/checkpoint';
+import { loadModel } from '@tarflow/model';
 import { BackendUnavailableError, describeSelection, parseBackendPreference, selectBackend } from '@tarflow/backends';
 import {
   benchCheckpoint,
@@ -29,10 +39,12 @@ import {
   type BenchOptions,
   type BenchReport,
 } from '../../packages/webgpu-tests/src/bench.js';
+import { benchPlanner, type PlannerImages } from '../../packages/webgpu-tests/src/bench-planner.js';
 
 const USAGE =
   'usage: bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N] [--batch B] ' +
-  "[--strategies 'a;b;c'] [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry]";
+  "[--strategies 'a;b;c'] [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry] " +
+  '[--no-planner] [--planner-batch B] [--planner-guidance W] [--planner-temperature T] [--fd-batch N]';
 
 interface Args {
   out: string;
@@ -47,6 +59,11 @@ interface Args {
   conformance: boolean;
   asyncReads: boolean;
   dry: boolean;
+  planner: boolean;
+  plannerBatch: number;
+  plannerGuidance: number;
+  plannerTemperature: number;
+  fdBatch: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -63,6 +80,11 @@ function parseArgs(argv: string[]): Args {
     conformance: true,
     asyncReads: false,
     dry: false,
+    planner: true,
+    plannerBatch: 8,
+    plannerGuidance: 3,
+    plannerTemperature: 0.5,
+    fdBatch: 64,
   };
   const num = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -85,6 +107,11 @@ function parseArgs(argv: string[]): Args {
       case '--no-conformance': a.conformance = false; break;
       case '--async': a.asyncReads = true; break;
       case '--dry': a.dry = true; break;
+      case '--no-planner': a.planner = false; break;
+      case '--planner-batch': a.plannerBatch = Math.floor(num(f, v, 1)); i++; break;
+      case '--planner-guidance': a.plannerGuidance = num(f, v, 0); i++; break;
+      case '--planner-temperature': a.plannerTemperature = num(f, v, 1e-6); i++; break;
+      case '--fd-batch': a.fdBatch = Math.floor(num(f, v, 0)); i++; break;
       default: throw new Error(`unknown argument ${JSON.stringify(f)}\n${USAGE}`);
     }
   }
@@ -125,6 +152,7 @@ async function main(): Promise<number> {
     models: [],
     skippedModels: [],
     conformance: [],
+    planner: [],
   };
   const save = () => {
     report.wallS = (Date.now() - started) / 1000;
@@ -173,6 +201,9 @@ async function run(
     ...args.models,
   ].filter((f, i, all) => all.indexOf(f) === i);
   for (const f of models) if (!existsSync(f)) throw new Error(`model ${f} not found`);
+  // The budget's first part times the strategies, the next the planner, the rest the conformance cases.
+  const strategyShare = args.planner ? 0.3 : 0.75;
+  const plannerShare = 0.8;
   const o: BenchOptions = {
     repeats: args.dry ? 1 : args.repeats,
     batch: args.batch,
@@ -180,7 +211,7 @@ async function run(
     seed: args.seed,
     guidance: args.guidance,
     asyncReads: args.asyncReads,
-    deadline: started + args.budgetS * 1000,
+    deadline: started + strategyShare * args.budgetS * 1000,
     log,
   };
   for (const f of args.dry ? models.slice(0, 1) : models) {
@@ -195,9 +226,43 @@ async function run(
     }
     save();
   }
+  if (args.planner && !args.dry) {
+    // Trained models only: the fixture's random weights say nothing about plans.
+    const trained = models.slice(1).filter((f) => !report.skippedModels.some((m) => m.model === basename(f).replace(/\.safetensors$/, '')));
+    const tensors: Record<string, { dtype: 'F32' | 'I32'; shape: number[]; data: Uint8Array }> = {};
+    const bytes = (a: Float32Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    for (const f of trained) {
+      const name = basename(f).replace(/\.safetensors$/, '');
+      log(`planner on ${name}`);
+      const model = loadModel(new Uint8Array(readFileSync(f)));
+      let images: PlannerImages | null = null;
+      try {
+        const r = await benchPlanner(name, model, {
+          batch: args.plannerBatch,
+          fdBatch: args.fdBatch,
+          guidance: args.plannerGuidance,
+          temperature: args.plannerTemperature,
+          seed: args.seed,
+          repeats: args.repeats,
+          deadline: started + plannerShare * args.budgetS * 1000,
+          log,
+        });
+        report.planner.push(r.bench);
+        images = r.images;
+      } finally {
+        model.dispose();
+      }
+      if (images) {
+        tensors[`${name}.labels`] = { dtype: 'I32', shape: [images.labels.length], data: bytes(images.labels) };
+        for (const [row, values] of Object.entries(images.images)) tensors[`${name}.${row}`] = { dtype: 'F32', shape: images.shape, data: bytes(values) };
+        writeFileSync(join(args.out, 'planner-images.safetensors'), serializeSafetensors(tensors, { backend: report.backend, detail: report.backendDetail }));
+      }
+      save();
+    }
+  }
   if (args.conformance && !args.dry) {
     for (const fx of readFixtures(join(bundle, 'fixtures'))) {
-      report.conformance.push(...(await conformance(fx, o.deadline, log)));
+      report.conformance.push(...(await conformance(fx, started + args.budgetS * 1000, log)));
       save();
     }
     if (report.conformance.some((c) => !c.ok)) report.notes.push('some conformance cases are outside the fixture tolerance on this backend');

@@ -11,6 +11,7 @@ import { loadModel, type TarFlow } from '@tarflow/model';
 import { formatNotation, parseStrategy, type Strategy } from '@tarflow/solvers';
 import { caseNames, FixtureSession, type FixtureFiles } from './cases.js';
 import { compareWithReference, parseTolerance } from './compare.js';
+import { renderPlannerMarkdown, type PlannerBench } from './bench-planner.js';
 
 /**
  * Strategies timed by default: the exact sequential sampler, plain Jacobi
@@ -153,7 +154,11 @@ export async function benchModel(name: string, model: TarFlow, o: BenchOptions):
         if (rep === 0) {
           // Warm-up: compiles the shaders; its images are the comparison value.
           if (sname === 'sequential') reference = tf.keep(tf.clone(r.images));
-          else if (reference) diff = (await tf.max(tf.abs(tf.sub(r.images, reference))).data())[0];
+          else if (reference) {
+            const d = tf.tidy(() => tf.max(tf.abs(tf.sub(r.images, reference!))));
+            diff = (await d.data())[0];
+            d.dispose();
+          }
           o.log(`  ${name} ${sname}: warm-up ${ms.toFixed(0)} ms (depth ${depth})`);
         } else {
           times.push(ms);
@@ -250,6 +255,8 @@ export interface BenchReport {
   /** Checkpoints that could not be benchmarked (not a TarFlow model, …), with why. */
   skippedModels: Array<{ model: string; reason: string }>;
   conformance: ConformanceRow[];
+  /** The planner's plans against the sequential sampler, per trained model. */
+  planner: PlannerBench[];
 }
 
 function fmt(x: number | null, digits = 1): string {
@@ -279,6 +286,7 @@ export function renderMarkdown(r: BenchReport): string {
     if (m.skipped.length > 0) lines.push('', ...m.skipped.map((s) => `- not timed: ${s.name} (${s.reason})`));
     lines.push('');
   }
+  for (const p of r.planner) lines.push(...renderPlannerMarkdown(p));
   if (r.skippedModels.length > 0) lines.push(...r.skippedModels.map((m) => `- model ${m.model} not benchmarked: ${m.reason}`), '');
   if (r.conformance.length > 0) {
     lines.push('## Reference conformance on this backend', '');

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '@tarflow/tensor';
 import { loadModel, type TarFlow } from '@tarflow/model';
 import { benchModel, benchStrategy, describeStrategy, renderMarkdown, type BenchReport } from '../src/bench.js';
+import { selectBackend } from '@tarflow/backends';
+import { benchPlanner, renderPlannerMarkdown } from '../src/bench-planner.js';
 import { readFixture } from '../src/fixtures.js';
 
 describe('gpu-bench measuring (cpu backend)', () => {
@@ -22,6 +24,7 @@ describe('gpu-bench measuring (cpu backend)', () => {
 
   it('times each strategy, with depth, speed-up and difference from the sequential images', async () => {
     const lines: string[] = [];
+    const before = tf.memory().numTensors;
     const r = await benchModel('tiny-uncond', model, {
       repeats: 2,
       batch: 1,
@@ -41,7 +44,7 @@ describe('gpu-bench measuring (cpu backend)', () => {
     // T − 1 = 15 Jacobi iterations solve each block exactly (up to float rounding).
     expect(j15.maxAbsDiffVsSequential).toBeLessThan(1e-3);
     expect(r.skipped).toEqual([{ name: 'nonsense', reason: expect.stringMatching(/cannot parse strategy/) }]);
-    expect(tf.memory().numTensors).toBeLessThan(200);
+    expect(tf.memory().numTensors).toBe(before);
 
     const report: BenchReport = {
       status: 'ok',
@@ -55,6 +58,7 @@ describe('gpu-bench measuring (cpu backend)', () => {
       models: [r],
       skippedModels: [{ model: 'classifier', reason: 'not a TarFlow checkpoint' }],
       conformance: [],
+      planner: [],
     };
     const md = renderMarkdown(report);
     expect(md).toContain('| sequential | `sequential` | 60 / 60 |');
@@ -75,4 +79,53 @@ describe('gpu-bench measuring (cpu backend)', () => {
     expect(r.results).toEqual([]);
     expect(r.skipped.map((s) => s.reason)).toEqual(['time budget spent', 'time budget spent']);
   });
+
+  it('runs the planner on a conditional model: sequential and both objectives, timed, compared and sampled for FD', async () => {
+    await selectBackend('wasm'); // the planner runs dozens of solves: too slow on the cpu backend for a unit test
+    const cond = loadModel(readFixture('tiny-cond').checkpoint);
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    try {
+      const { bench, images } = await benchPlanner('tiny-cond', cond, {
+        batch: 2,
+        fdBatch: 3,
+        guidance: 1.5,
+        temperature: 0.8,
+        seed: 3,
+        repeats: 1,
+        plan: { calibration: 2, tolerances: [0.1], trim: false },
+        deadline: Date.now() + 120_000,
+        log: (l) => lines.push(l),
+      });
+      expect(bench.rows.map((r) => r.name)).toEqual(['sequential', 'planner, objective time', 'planner, objective depth']);
+      const [seq, time, depth] = bench.rows;
+      expect(seq).toMatchObject({ strategy: 'sequential', speedup: 1, meanAbsDiff: 0, maxAbsDiff: 0 });
+      expect(seq.depth).toBe(seq.sequentialDepth);
+      for (const r of [time, depth]) {
+        expect(r.planMs).toBeGreaterThan(0);
+        // The plan meets the planner's bound, or is the exact fallback (sequential).
+        if (r.strategy !== 'sequential') expect(r.predicted!.meanAbsDiffBound).toBeLessThanOrEqual(0.01);
+        expect(r.depth).toBeLessThanOrEqual(seq.depth);
+        expect(r.timesMs).toHaveLength(1);
+        expect(Number.isFinite(r.meanAbsDiff)).toBe(true);
+      }
+      expect(depth.depth).toBeLessThan(seq.depth);
+      expect(Object.keys(images!.images)).toEqual(['sequential', 'planner, objective time', 'planner, objective depth']);
+      expect(images!.shape).toEqual([3, cond.config.in_channels, cond.config.img_size, cond.config.img_size]);
+      expect(Array.from(images!.labels)).toEqual([0, 1, 2].map((i) => i % cond.config.num_classes));
+      for (const v of Object.values(images!.images)) expect(v.length).toBe(3 * cond.config.in_channels * cond.config.img_size ** 2);
+      const md = renderPlannerMarkdown(bench).join('\n');
+      expect(md).toContain('## Planner on tiny-cond (batch 2, guidance 1.5, temperature 0.8)');
+      expect(md).toContain(`| planner, objective depth | \`${depth.strategy}\` | ${depth.depth} / ${seq.depth} |`);
+      expect(tf.memory().numTensors).toBe(before);
+      // Past its deadline it times the sequential sampler's warm-up only and plans nothing.
+      const late = await benchPlanner('tiny-cond', cond, { batch: 1, fdBatch: 0, guidance: 0, temperature: 1, seed: 0, repeats: 1, deadline: Date.now() - 1, log: () => undefined });
+      expect(late.bench.rows).toEqual([]);
+      expect(late.bench.skipped.map((s) => s.reason)).toEqual(['time budget spent after the warm-up run', 'time budget spent', 'time budget spent']);
+      expect(late.images).toBeNull();
+    } finally {
+      cond.dispose();
+      await tf.setBackend('cpu');
+    }
+  }, 120_000);
 });

@@ -1,0 +1,214 @@
+/**
+ * The planner part of the GPU benchmark: on a trained model, the exact
+ * sequential sampler against the plans of @tarflow/metrics' planner (objective
+ * `time`, timed on the backend it runs on, and objective `depth`), each timed
+ * and compared with the sequential samples from the same noise and labels.
+ * It also samples a larger batch per strategy and returns the images, so the
+ * Fréchet distance can be computed where the classifier and the real digits
+ * are (packages/metrics/scripts/images-fd.mjs).
+ */
+import { tf, seededNoise, type ImageBatch } from '@tarflow/tensor';
+import type { TarFlow } from '@tarflow/model';
+import { planStrategy, type Objective, type Plan, type PlanOptions } from '@tarflow/metrics';
+import { compactStrategy, type SamplingStrategy } from '@tarflow/solvers';
+
+export interface PlannerBenchOptions {
+  /** Samples per timed run (and the batch the plans are for). */
+  batch: number;
+  /** Samples per strategy for the Fréchet distance (0: none). */
+  fdBatch: number;
+  guidance: number;
+  temperature: number;
+  seed: number;
+  /** Timed runs per strategy, after one warm-up run. */
+  repeats: number;
+  /** More planner options (calibration size, tolerances tried, …); the objective, batch, guidance, temperature and seed are set here. */
+  plan?: Omit<PlanOptions, 'objective' | 'batch' | 'guidance' | 'temperature' | 'seed' | 'labels' | 'onProgress'>;
+  /** No new step starts after this time (ms since the epoch). */
+  deadline: number;
+  log: (line: string) => void;
+}
+
+export interface PlannerRow {
+  name: string;
+  /** As sample/plan accept it (e.g. `seq J2 J2 J2, tol 1`, `joint:19 (table guess)`). */
+  strategy: string;
+  depth: number;
+  sequentialDepth: number;
+  timesMs: number[];
+  medianMs: number;
+  /** Sequential median / this median. */
+  speedup: number | null;
+  /** Against the sequential samples of the timed batch (pixels in [−1, 1]). */
+  meanAbsDiff: number;
+  maxAbsDiff: number;
+  fallbacks: number;
+  /** Wall time of planning (planner rows). */
+  planMs?: number;
+  /** The planner's prediction for the plan: depth, ms, and its bound on the mean |Δ|. */
+  predicted?: { depth: number; ms?: number; sequentialMs?: number; meanAbsDiffBound: number };
+}
+
+export interface PlannerBench {
+  model: string;
+  batch: number;
+  fdBatch: number;
+  guidance: number;
+  temperature: number;
+  rows: PlannerRow[];
+  skipped: Array<{ name: string; reason: string }>;
+}
+
+/** Images per row name ([N, C, H, W] values) and the labels they were drawn for. */
+export interface PlannerImages {
+  labels: Int32Array;
+  shape: [number, number, number, number];
+  images: Record<string, Float32Array>;
+}
+
+class BudgetSpent extends Error {}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = s.length >> 1;
+  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
+}
+
+const round = (x: number, d = 10) => Math.round(x * d) / d;
+
+/** Times the sequential sampler and the planner's plans on one model. */
+export async function benchPlanner(name: string, model: TarFlow, o: PlannerBenchOptions): Promise<{ bench: PlannerBench; images: PlannerImages | null }> {
+  const K = model.config.num_classes;
+  const T = model.tokens;
+  const D = model.patchDim;
+  const labelsFor = (n: number, offset: number) => Int32Array.from({ length: n }, (_, i) => (K > 0 ? (i + offset) % K : -1));
+  const noise = seededNoise(o.seed, [...Array(o.batch).keys()], T, D);
+  const labels = tf.tensor1d(labelsFor(o.batch, 0), 'int32');
+  const fdLabelValues = labelsFor(o.fdBatch, 0);
+  const fdNoise = o.fdBatch > 0 ? seededNoise(o.seed + 1, [...Array(o.fdBatch).keys()], T, D) : null;
+  const fdLabels = tf.tensor1d(fdLabelValues, 'int32');
+  const guidance = K > 0 && o.guidance > 0 ? { scale: o.guidance } : undefined;
+  const sampling = { labels: K > 0 ? labels : undefined, guidance, temperature: o.temperature };
+  const bench: PlannerBench = { model: name, batch: o.batch, fdBatch: o.fdBatch, guidance: o.guidance, temperature: o.temperature, rows: [], skipped: [] };
+  const { in_channels: C, img_size: S } = model.config;
+  const images: PlannerImages = { labels: fdLabelValues, shape: [o.fdBatch, C, S, S], images: {} };
+  let reference: ImageBatch | null = null;
+  let sequentialMs: number | null = null;
+
+  const timeStrategy = async (rowName: string, strategy: SamplingStrategy | undefined, text: string, extra: Partial<PlannerRow>) => {
+    const times: number[] = [];
+    let row: PlannerRow | null = null;
+    for (let rep = 0; rep <= o.repeats; rep++) {
+      if (rep > 0 && Date.now() > o.deadline) break;
+      const t0 = performance.now();
+      const r = model.sample(noise, { ...sampling, strategy });
+      await r.images.data();
+      const ms = performance.now() - t0;
+      if (rep === 0) {
+        if (!strategy) reference = tf.keep(tf.clone(r.images)) as ImageBatch;
+        const [mean, max] = tf.tidy(() => {
+          const d = tf.abs(tf.sub(r.images, reference!));
+          return [tf.mean(d).dataSync()[0], tf.max(d).dataSync()[0]];
+        });
+        row = {
+          name: rowName,
+          strategy: text,
+          depth: r.report.depth,
+          sequentialDepth: r.report.sequentialDepth,
+          timesMs: [],
+          medianMs: 0,
+          speedup: null,
+          meanAbsDiff: mean,
+          maxAbsDiff: max,
+          fallbacks: r.report.fallbacks,
+          ...extra,
+        };
+        o.log(`  ${name} ${rowName}: warm-up ${ms.toFixed(0)} ms (depth ${r.report.depth}, mean |Δ| ${mean.toExponential(2)})`);
+      } else {
+        times.push(ms);
+      }
+      r.images.dispose();
+    }
+    if (!row || times.length === 0) {
+      bench.skipped.push({ name: rowName, reason: 'time budget spent after the warm-up run' });
+      return;
+    }
+    const med = median(times);
+    if (!strategy) sequentialMs = med;
+    (row as PlannerRow).timesMs = times.map((t) => round(t));
+    (row as PlannerRow).medianMs = round(med);
+    (row as PlannerRow).speedup = sequentialMs ? round(sequentialMs / med, 100) : null;
+    bench.rows.push(row);
+    o.log(`  ${name} ${rowName}: median ${med.toFixed(1)} ms over ${times.length} runs`);
+    if (fdNoise && Date.now() < o.deadline) {
+      const f = model.sample(fdNoise, { labels: K > 0 ? fdLabels : undefined, guidance, temperature: o.temperature, strategy });
+      images.images[rowName] = (await f.images.data()) as Float32Array;
+      f.images.dispose();
+    }
+  };
+
+  try {
+    await timeStrategy('sequential', undefined, 'sequential', {});
+    for (const objective of ['time', 'depth'] as Objective[]) {
+      const rowName = `planner, objective ${objective}`;
+      if (Date.now() > o.deadline) {
+        bench.skipped.push({ name: rowName, reason: 'time budget spent' });
+        continue;
+      }
+      const t0 = performance.now();
+      let plan: Plan;
+      try {
+        plan = planStrategy(model, {
+          objective,
+          batch: o.batch,
+          guidance,
+          temperature: o.temperature,
+          seed: o.seed + 2,
+          ...o.plan,
+          onProgress: (m) => {
+            o.log(`  ${name} plan (${objective}): ${m}`);
+            // Planning is one synchronous call: its progress reports are where it can stop.
+            if (Date.now() > o.deadline) throw new BudgetSpent();
+          },
+        });
+      } catch (e) {
+        if (!(e instanceof BudgetSpent)) throw e;
+        bench.skipped.push({ name: rowName, reason: `time budget spent while planning (${((performance.now() - t0) / 1000).toFixed(0)} s)` });
+        continue;
+      }
+      const planMs = performance.now() - t0;
+      o.log(`  ${name} plan (${objective}): ${compactStrategy(plan.strategy)} in ${(planMs / 1000).toFixed(1)} s`);
+      await timeStrategy(rowName, plan.strategy, compactStrategy(plan.strategy), {
+        planMs: round(planMs),
+        predicted: { depth: plan.predicted.depth, ms: plan.predicted.ms, sequentialMs: plan.predicted.sequentialMs, meanAbsDiffBound: plan.predicted.meanAbsDiffBound },
+      });
+    }
+  } finally {
+    tf.dispose([noise, labels, fdLabels, ...(fdNoise ? [fdNoise] : []), ...(reference ? [reference] : [])]);
+  }
+  return { bench, images: Object.keys(images.images).length > 0 ? images : null };
+}
+
+function ms(x: number | undefined): string {
+  if (x === undefined) return '–';
+  return x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`;
+}
+
+/** One model's planner rows as a Markdown table. */
+export function renderPlannerMarkdown(b: PlannerBench): string[] {
+  const lines = [
+    `## Planner on ${b.model} (batch ${b.batch}, guidance ${b.guidance}, temperature ${b.temperature})`,
+    '',
+    '| strategy | as planned | depth | median | speed-up vs sequential | mean \\|Δ\\| | max \\|Δ\\| | fallbacks | planning | predicted (depth, ms, mean \\|Δ\\| bound) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of b.rows) {
+    const p = r.predicted ? `${r.predicted.depth}, ${ms(r.predicted.ms)}, ${r.predicted.meanAbsDiffBound.toExponential(2)}` : '–';
+    lines.push(
+      `| ${r.name} | \`${r.strategy}\` | ${r.depth} / ${r.sequentialDepth} | ${ms(r.medianMs)} | ${r.speedup === null ? '–' : `${r.speedup.toFixed(2)}×`} | ${r.meanAbsDiff.toExponential(2)} | ${r.maxAbsDiff.toExponential(2)} | ${r.fallbacks} | ${ms(r.planMs)} | ${p} |`,
+    );
+  }
+  if (b.skipped.length > 0) lines.push('', ...b.skipped.map((s) => `- not timed: ${s.name} (${s.reason})`));
+  lines.push('');
+  return lines;
+}
