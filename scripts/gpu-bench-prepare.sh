@@ -12,6 +12,9 @@
 #   bench.mjs                scripts/gpu-bench/main.ts and everything it imports, bundled by esbuild
 #   node_modules/webgpu/     the `webgpu` package's loader and its linux-x64 dawn.node (xz-compressed)
 #   debs/libvulkan1_*.deb    the Vulkan loader, unpacked by gpu-bench.sh if the machine has none
+#   debs/libglvnd0_*.deb …   GLVND (libglvnd0, libglx0, libegl1, libgl1, libopengl0, libgles2): NVIDIA's Vulkan
+#                            driver (libGLX_nvidia.so.0) needs libGLdispatch.so.0, which bare GPU
+#                            containers lack; unpacked the same way
 #   wasm/                    tfjs-backend-wasm's .wasm files (for --backend wasm on the same machine)
 #   fixtures/                the reference fixtures: tiny-cond is timed, and all run the conformance cases
 #   models/                  more checkpoints to time, from TARFLOW_BENCH_MODELS="a.safetensors b.safetensors"
@@ -59,12 +62,14 @@ cp "$node_bin" "$tmp/node"
 strip "$tmp/node" 2>/dev/null || true
 xz -T0 -6 -c "$tmp/node" > "$bundle/node.xz"
 
-echo "gpu-bench-prepare: the Vulkan loader (libvulkan1, amd64)"
+debs="libvulkan1:amd64 libglvnd0:amd64 libglx0:amd64 libegl1:amd64 libgl1:amd64 libopengl0:amd64 libgles2:amd64"
+echo "gpu-bench-prepare: the Vulkan loader and GLVND ($debs)"
 (
   cd "$bundle/debs"
-  apt-get download libvulkan1:amd64 >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get download libvulkan1:amd64 >/dev/null; }
-) || die "apt-get download libvulkan1 failed (Debian/Ubuntu apt with network access is needed)"
-ls "$bundle"/debs/libvulkan1_*.deb >/dev/null
+  # apt's _apt user may not write here: download as root without the sandbox warning.
+  apt-get -o APT::Sandbox::User=root download $debs >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get -o APT::Sandbox::User=root download $debs >/dev/null; }
+) || die "apt-get download $debs failed (Debian/Ubuntu apt with network access is needed)"
+for p in libvulkan1 libglvnd0 libglx0 libegl1 libgl1 libopengl0 libgles2; do ls "$bundle"/debs/${p}_*.deb >/dev/null || die "no $p .deb downloaded"; done
 
 wasm_dir=$(cd packages/backend-node/node_modules/@tensorflow/tfjs-backend-wasm/dist && pwd -P)
 cp "$wasm_dir"/tfjs-backend-wasm.wasm "$wasm_dir"/tfjs-backend-wasm-simd.wasm "$bundle/wasm/"

@@ -82,15 +82,28 @@ else
 fi
 say "Node $("$node" --version)"
 
-# The Vulkan loader: the machine's, else the bundled libvulkan1.
-if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
-  say "Vulkan loader: the system's"
-else
-  deb=$(ls "$bundle"/debs/libvulkan1_*.deb | head -n 1)
-  unpack_deb "$deb" "$work/vk"
-  export LD_LIBRARY_PATH="$work/vk/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  say "Vulkan loader: $(basename "$deb") (bundled)"
-fi
+# The Vulkan loader and GLVND's dispatch library (which NVIDIA's Vulkan
+# driver, libGLX_nvidia.so.0, links against): the machine's, else the bundled
+# packages, unpacked into the work folder and put on LD_LIBRARY_PATH.
+bundled_lib() { # package, library it provides
+  if ldconfig -p 2>/dev/null | grep -q "$2 "; then
+    say "$2: the system's"
+  else
+    local deb
+    deb=$(ls "$bundle"/debs/"$1"_*.deb 2>/dev/null | head -n 1)
+    if [ -z "$deb" ]; then say "$2: missing, and the bundle has no $1 package"; return; fi
+    unpack_deb "$deb" "$work/libs"
+    say "$2: $(basename "$deb") (bundled)"
+  fi
+}
+bundled_lib libvulkan1 libvulkan.so.1
+bundled_lib libglvnd0 libGLdispatch.so.0
+bundled_lib libglx0 libGLX.so.0
+bundled_lib libegl1 libEGL.so.1
+bundled_lib libgl1 libGL.so.1
+bundled_lib libopengl0 libOpenGL.so.0
+bundled_lib libgles2 libGLESv2.so.2
+[ -d "$work/libs/usr/lib/x86_64-linux-gnu" ] && export LD_LIBRARY_PATH="$work/libs/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # The NVIDIA driver's Vulkan manifest, where the loader would not look for it
 # (some GPU containers mount the driver under /usr/local/nvidia).

@@ -2,7 +2,7 @@
  * The other commands end to end: help, PNG outputs and the trace, plan, train,
  * bench, --json and the progress bar, and the root `pnpm tarflow` script.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePng } from '@tarflow/data';
 import { fixturesDir } from '@tarflow/test-fixtures';
 import { readTensor, tarflow, tempDir } from './helpers.js';
+import { KEPT_MARKER } from '../src/commands/bench.js';
 
 const UNCOND = join(fixturesDir(), 'tiny-uncond.safetensors');
 const COND = join(fixturesDir(), 'tiny-cond.safetensors');
@@ -163,6 +164,14 @@ describe('bench', () => {
     expect(md).toContain('Speed-up against sequence length');
     const json = JSON.parse(readFileSync(join(tmp.dir, 'bench.json'), 'utf8'));
     expect(json.results[0].memory[0].ok).toBe(true);
+    // Re-rendering keeps what was recorded below the marker (GPU runs), and only that.
+    writeFileSync(out, `${md}\n${KEPT_MARKER}\n\n## Recorded elsewhere\n\nGPU figures.\n`);
+    const again = await tarflow(['bench', '--render', join(tmp.dir, 'bench.json'), '--out', out]);
+    expect(again.code, again.stderr).toBe(0);
+    const rendered = readFileSync(out, 'utf8');
+    expect(rendered.split(KEPT_MARKER)).toHaveLength(2);
+    expect(rendered.endsWith(`${KEPT_MARKER}\n\n## Recorded elsewhere\n\nGPU figures.\n`)).toBe(true);
+    expect(rendered.split('## Reproduce')).toHaveLength(2);
   });
 });
 

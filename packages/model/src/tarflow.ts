@@ -7,7 +7,6 @@
  */
 import { tf, assertImageBatch, assertPatchSeq, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
 import {
-  guidedMap,
   runAsync,
   runSync,
   readScalar,
@@ -23,6 +22,7 @@ import {
   type CausalChain,
   type JointStrategy,
   type SamplingStrategy,
+  type AffineParams,
   type CausalAffineMap,
   type SolveOptions,
   type SolveReport,
@@ -62,8 +62,8 @@ export interface KVCache {
 export interface BranchOptions {
   /** Class labels [B] (int32); -1 (or no labels) means unconditional: the mean class embedding. */
   labels?: tf.Tensor1D;
-  /** Attention temperature (softmax scale divided by it). */
-  attnTemp?: number;
+  /** Attention temperature (softmax scale divided by it): one value, or one per sample [B]. */
+  attnTemp?: number | tf.Tensor1D;
 }
 
 export interface GuidanceSettings {
@@ -508,8 +508,47 @@ export class TarFlow {
    * branch (labels, attention temperature). Caches are KVCache values.
    */
   blockMap(index: number, branch: BranchOptions = {}): CausalAffineMap<KVCache> {
-    const block = this.blocks[index];
-    const L = block.layers.length;
+    return this.cachedMap(index, (x, start, past) => {
+      const { out, kv } = this.blockNetwork(index, x, start, past, branch, true);
+      return { ...this.affineParams(out), kv };
+    });
+  }
+
+  /**
+   * The map a solver inverts for block `index`: guided when a guidance scale
+   * is set. A guided map evaluates both branches in one network pass — the
+   * conditional rows, then the unconditional ones (labels −1, the guidance's
+   * attention temperature) — and combines them with guideParams, so a
+   * sequential step is one kernel sequence, not two. Its KVCache holds 2B rows.
+   */
+  samplingMap(index: number, labels?: tf.Tensor1D, guidance?: GuidanceSettings): CausalAffineMap<unknown> {
+    if (!guidance || !(guidance.scale > 0)) return this.blockMap(index, { labels }) as CausalAffineMap<unknown>;
+    const T = this.tokens;
+    const g = guidance;
+    return this.cachedMap(index, (x, start, past) => {
+      const B = x.shape[0];
+      const both = tf.concat([x, x], 0);
+      const branch = {
+        labels: labels ? (tf.concat([labels, tf.fill([B], -1, 'int32')]) as tf.Tensor1D) : undefined,
+        attnTemp: g.attnTemp === undefined || g.attnTemp === 1 ? 1 : (tf.concat([tf.ones([B]), tf.fill([B], g.attnTemp)]) as tf.Tensor1D),
+      };
+      const { out, kv } = this.blockNetwork(index, both, start, past, branch, true);
+      const [c, u] = tf.split(out, 2, 0);
+      const params = guideParams(this.affineParams(c) as AffineParams, this.affineParams(u) as AffineParams, g, T, start);
+      return { ...params, kv };
+    }) as CausalAffineMap<unknown>;
+  }
+
+  /**
+   * A causal map over block `index`'s KV cache: `run` evaluates positions
+   * [start, start + n) given the cached keys/values of [0, start) and returns
+   * the affine parameters and the new positions' keys/values (inside a tidy).
+   */
+  private cachedMap(
+    index: number,
+    run: (x: PatchSeq, start: number, past: KVCache | null) => { logScale: tf.Tensor; shift: tf.Tensor; kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> },
+  ): CausalAffineMap<KVCache> {
+    const L = this.blocks[index].layers.length;
     return {
       tokens: this.tokens,
       dim: this.patchDim,
@@ -519,8 +558,7 @@ export class TarFlow {
           throw new Error(`block ${index}: cache holds ${cache.length} positions but evaluation starts at ${start}`);
         }
         const r = tf.tidy(() => {
-          const { out, kv } = this.blockNetwork(index, x, start, cache.length > 0 ? cache : null, branch, true);
-          const { logScale, shift } = this.affineParams(out);
+          const { logScale, shift, kv } = run(x, start, cache.length > 0 ? cache : null);
           const layers = kv.map((e, li) => {
             const past = cache.layers[li];
             return past ? { k: tf.concat([past.k, e.k], 2), v: tf.concat([past.v, e.v], 2) } : { k: e.k, v: e.v };
@@ -551,14 +589,6 @@ export class TarFlow {
         }
       },
     };
-  }
-
-  /** The map a solver inverts for block `index`: guided when a guidance scale is set. */
-  samplingMap(index: number, labels?: tf.Tensor1D, guidance?: GuidanceSettings): CausalAffineMap<unknown> {
-    const cond = this.blockMap(index, { labels });
-    if (!guidance || !(guidance.scale > 0)) return cond as CausalAffineMap<unknown>;
-    const uncond = this.blockMap(index, { attnTemp: guidance.attnTemp ?? 1 });
-    return guidedMap(cond, uncond, guidance) as CausalAffineMap<unknown>;
   }
 
   /**

@@ -794,10 +794,29 @@ function markdown(results: WorkerResult[], started: Date, load: number[]): strin
   ].join('\n');
 }
 
+/**
+ * Everything from this line to the end of an existing report survives a
+ * re-run: measurements bench cannot make here (e.g. scripts/gpu-bench.sh on a
+ * GPU machine) are recorded below it.
+ */
+export const KEPT_MARKER = '<!-- kept by tarflow bench: everything below this line survives a re-run -->';
+
+/** The new report, followed by the kept part of the file it replaces (if any). */
+async function withKeptPart(out: string, report: string): Promise<string> {
+  let old: string;
+  try {
+    old = await readFile(out, 'utf8');
+  } catch {
+    return report;
+  }
+  const at = old.indexOf(KEPT_MARKER);
+  return at < 0 ? report : `${report.trimEnd()}\n\n${old.slice(at)}`;
+}
+
 /** Writes the markdown report (and the JSON) of finished measurements. */
 async function writeReport(flags: BenchFlags, results: WorkerResult[], started: Date, load: number[]): Promise<string> {
   const jsonOut = flags.jsonOut ?? flags.out.replace(/\.md$/i, '.json');
-  await writeOutput(flags.out, new TextEncoder().encode(markdown(results, started, load)));
+  await writeOutput(flags.out, new TextEncoder().encode(await withKeptPart(flags.out, markdown(results, started, load))));
   await writeOutput(jsonOut, new TextEncoder().encode(`${JSON.stringify({ started: started.toISOString(), loadavg: load, results }, null, 2)}\n`));
   return jsonOut;
 }
@@ -814,7 +833,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     } catch (e) {
       throw new CliError(`--render ${flags.render}: ${messageOf(e)}`);
     }
-    const md = markdown(saved.results, new Date(saved.started), saved.loadavg);
+    const md = await withKeptPart(flags.out, markdown(saved.results, new Date(saved.started), saved.loadavg));
     await writeOutput(flags.out, new TextEncoder().encode(md));
     emit(flags, { command: 'bench', out: resolve(flags.out) }, () => `wrote ${flags.out} from ${flags.render}`);
     return;
