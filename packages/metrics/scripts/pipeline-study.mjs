@@ -72,7 +72,7 @@ for (const guess of guesses) {
     temperature,
     strategy,
     onJointIteration: (n, _res, images) => {
-      const q = quality(images, seq.images, fdAt.has(n));
+      const q = quality(images(), seq.images, fdAt.has(n));
       const fd = q.fd === undefined ? '—' : `${q.fd.toFixed(3)} (${(((q.fd - seqQ.fd) / seqQ.fd) * 100).toFixed(2)}%)`;
       const acc = q.accuracy === undefined ? '—' : q.accuracy.toFixed(3);
       console.log(`| ${n} | ${(seq.report.depth / n).toFixed(1)}× | ${q.meanAbsDiff.toExponential(2)} | ${q.maxAbsDiff.toFixed(3)} | ${fd} | ${acc} |`);

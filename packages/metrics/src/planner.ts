@@ -443,7 +443,7 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
           guidance: options.guidance,
           temperature,
           strategy: { kind: 'joint', maxIterations: upper, guess, ...(guess === 'table' ? { table } : {}) },
-          onJointIteration: (_n, _res, images) => trace.push(compare(images, reference, B)),
+          onJointIteration: (_n, _res, images) => trace.push(compare(images(), reference, B)),
         });
         r.images.dispose();
         // The least n from which on every count of iterations passes.

@@ -91,10 +91,12 @@ export interface SampleOptions extends SolveOptions {
   onBlock?: (index: number, report: BlockReport) => void;
   /**
    * Joint strategies only: called after each joint iteration with its number,
-   * each unfinished block's residual and the images the current iterate gives
-   * (disposed after the call) — the quality at every depth from one solve.
+   * each unfinished block's residual and a function giving the images the
+   * current iterate makes — computed only if called, disposed after the hook
+   * returns — so a progress display costs nothing and a study gets the quality
+   * at every depth from one solve.
    */
-  onJointIteration?: (iteration: number, residuals: number[], images: ImageBatch) => void;
+  onJointIteration?: (iteration: number, residuals: number[], images: () => ImageBatch) => void;
   /**
    * Sampling temperature: the noise is scaled by it (on top of the prior's
    * √var) before the flow is inverted. 1 (the default) samples the model's
@@ -162,6 +164,26 @@ function stackLinear(x: tf.Tensor, p: StackedParams): tf.Tensor {
   const out = p.weight.shape[1]!;
   const y = tf.matMul(tf.reshape(x, [S, -1, shape[shape.length - 1]]), p.weight as tf.Tensor3D, false, true);
   return tf.reshape(tf.add(y, tf.expandDims(p.bias, 1)), [...shape.slice(0, -1), out]);
+}
+
+/** Largest MLP hidden activation (floats) evaluated at once; larger batches go through in slices. */
+const MLP_SLICE_FLOATS = 1 << 22;
+
+/**
+ * The MLP of one layer over [S, B, n, C], position-wise, so it may run on
+ * slices of the batch: each slice in its own tidy, so that a large stacked
+ * pass holds one slice's hidden activations (and GELU's temporaries) at a
+ * time rather than all of them.
+ */
+function mlp(x: tf.Tensor, layer: { mlpNorm: StackedParams; fc1: StackedParams; fc2: StackedParams }): tf.Tensor {
+  const run = (t: tf.Tensor) => tf.tidy(() => stackLinear(gelu(stackLinear(stackNorm(t, layer.mlpNorm), layer.fc1)), layer.fc2));
+  const B = x.shape[1]!;
+  const hidden = x.size * (layer.fc1.weight.shape[1]! / x.shape[x.rank - 1]);
+  const slices = Math.min(B, Math.ceil(hidden / MLP_SLICE_FLOATS));
+  if (slices <= 1) return run(x);
+  const per = Math.ceil(B / slices);
+  const sizes = Array.from({ length: Math.ceil(B / per) }, (_, i) => Math.min(per, B - i * per));
+  return tf.tidy(() => tf.concat(tf.split(x, sizes, 1).map(run), 1));
 }
 
 /** LayerNorm per block over the last axis of [S, ..., C]. */
@@ -364,20 +386,26 @@ export class TarFlow {
     const base = hd ** -0.5;
     const scale = typeof attnTemp === 'number' ? base / attnTemp : tf.reshape(tf.tile(tf.div(base, attnTemp), [S]), [S * B, 1, 1, 1]);
     const kv: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
+    // One tidy per layer (and per MLP): a layer's intermediates are freed before the next layer runs, so the
+    // peak is one layer's working set, not the whole pass's (a stacked pass over every block at batch 64 with
+    // guidance otherwise held ~1.9 GB). Tensors the gradient tape needs are kept by tfjs itself.
     p.layers.forEach((layer, li) => {
-      const a = stackLinear(stackNorm(h, layer.attnNorm), layer.qkv); // [S, B, n, 3C]
-      const heads = tf.transpose(tf.reshape(a, [S * B, n, 3 * H, hd]), [0, 2, 1, 3]); // [S·B, 3H, n, hd]
-      const [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[];
-      kv.push({ k, v });
-      const past = cache?.layers[li];
-      const kAll = past ? tf.concat([past.k, k], 2) : k;
-      const vAll = past ? tf.concat([past.v, v], 2) : v;
-      let scores = tf.mul(tf.matMul(q, kAll, false, true), scale); // [S·B, H, n, total]
-      if (mask) scores = tf.add(scores, mask);
-      const attn = tf.matMul(tf.softmax(scores), vAll); // [S·B, H, n, hd]
-      const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [S, B, n, C]);
-      h = tf.add(h, stackLinear(merged, layer.proj));
-      h = tf.add(h, stackLinear(gelu(stackLinear(stackNorm(h, layer.mlpNorm), layer.fc1)), layer.fc2));
+      const r = tf.tidy(() => {
+        const a = stackLinear(stackNorm(h, layer.attnNorm), layer.qkv); // [S, B, n, 3C]
+        const heads = tf.transpose(tf.reshape(a, [S * B, n, 3 * H, hd]), [0, 2, 1, 3]); // [S·B, 3H, n, hd]
+        const [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[];
+        const past = cache?.layers[li];
+        const kAll = past ? tf.concat([past.k, k], 2) : k;
+        const vAll = past ? tf.concat([past.v, v], 2) : v;
+        let scores = tf.mul(tf.matMul(q, kAll, false, true), scale); // [S·B, H, n, total]
+        if (mask) scores = tf.add(scores, mask);
+        const attn = tf.matMul(tf.softmax(scores), vAll); // [S·B, H, n, hd]
+        const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [S, B, n, C]);
+        const mid = tf.add(h, stackLinear(merged, layer.proj));
+        return { h: tf.add(mid, mlp(mid, layer)), k, v };
+      });
+      kv.push({ k: r.k, v: r.v });
+      h = r.h;
     });
     return { out: stackLinear(h, p.projOut), kv };
   }
@@ -743,11 +771,12 @@ export class TarFlow {
       const hook = options.onJointIteration;
       const onIteration = hook
         ? (n: number, residuals: number[], last: PatchSeq) => {
-            const images = tf.tidy(() => this.unpatchify(this.permute(last, this.blocks[0]) as PatchSeq));
+            const made: { images?: ImageBatch } = {};
+            const get = () => (made.images ??= tf.tidy(() => this.unpatchify(this.permute(last, this.blocks[0]) as PatchSeq)));
             try {
-              hook(n, residuals, images);
+              hook(n, residuals, get);
             } finally {
-              images.dispose();
+              made.images?.dispose();
             }
           }
         : undefined;

@@ -93,4 +93,52 @@ describe('joint solve of all blocks (wasm)', () => {
     expect(() => model.sample(noise, { labels, trace: true, strategy: { kind: 'joint', maxIterations: 3 } })).toThrow(/no per-block trace/);
     tf.dispose([seq.images, r.images, noise, labels]);
   });
+
+  it('onJointIteration: residuals every iteration, images only when asked (the final iterate is the sample), memory flat', () => {
+    const noise = tf.slice(noiseAll, 0, 2) as tf.Tensor3D;
+    const labels = tf.slice(labelsAll, 0, 2) as tf.Tensor1D;
+    const before = tf.memory().numTensors;
+    const seen: number[] = [];
+    let last: Float32Array | null = null;
+    const r = model.sample(noise, {
+      labels,
+      strategy: { kind: 'joint', maxIterations: 4 },
+      onJointIteration: (n, residuals, images) => {
+        seen.push(n);
+        expect(residuals.length).toBeGreaterThan(0);
+        if (n === 4) last = images().dataSync() as Float32Array;
+      },
+    });
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(Array.from(last!)).toEqual(Array.from(r.images.dataSync()));
+    r.images.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([noise, labels]);
+  });
+
+  it('a pass large enough to run its MLP in slices gives the same parameters as each block alone', () => {
+    // 64 guided samples: the stacked hidden activation is 4 blocks × 128 rows × (T − 1) × 4C floats, over the slice size.
+    const L = model.blocks.length;
+    const T = model.tokens;
+    const B = 64;
+    const guidance = { scale: 2 };
+    const labels64 = tf.tensor1d(Array.from({ length: B }, (_, i) => i % model.config.num_classes), 'int32');
+    const chain = model.samplingChain(labels64, guidance);
+    const xs = Array.from({ length: L }, (_, k) => tf.randomNormal([B, T, model.patchDim], 0, 1, 'float32', 40 + k) as PatchSeq);
+    const stacked = chain.evaluateFrom(0, xs);
+    stacked.forEach((p, i) => {
+      const map = model.samplingMap(L - 1 - i, labels64, guidance);
+      const empty = map.emptyCache(B);
+      const head = tf.slice(xs[i], [0, 0, 0], [-1, T - 1, -1]) as PatchSeq;
+      const r = map.evaluate(head, 0, empty);
+      expect(maxAbsDiff(p.shift, r.params.shift)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(p.logScale, r.params.logScale)).toBeLessThan(1e-4);
+      map.disposeCache(r.cache);
+      disposeParams(r.params);
+      disposeParams(p);
+      head.dispose();
+    });
+    tf.dispose([...xs, labels64]);
+    chain.dispose();
+  });
 });

@@ -11,6 +11,7 @@ import { tf, seededNoise, type ImageBatch } from '@tarflow/tensor';
 import type { TarFlow } from '@tarflow/model';
 import { planStrategy, type Objective, type Plan, type PlanOptions } from '@tarflow/metrics';
 import { compactStrategy, type SamplingStrategy } from '@tarflow/solvers';
+import { median, type TimedRow } from './timing.js';
 
 export interface PlannerBenchOptions {
   /** Samples per timed run (and the batch the plans are for). */
@@ -29,20 +30,11 @@ export interface PlannerBenchOptions {
   log: (line: string) => void;
 }
 
-export interface PlannerRow {
-  name: string;
-  /** As sample/plan accept it (e.g. `seq J2 J2 J2, tol 1`, `joint:19 (table guess)`). */
-  strategy: string;
-  depth: number;
-  sequentialDepth: number;
-  timesMs: number[];
-  medianMs: number;
-  /** Sequential median / this median. */
-  speedup: number | null;
+/** One row; `strategy` as compactStrategy prints it (e.g. `seq J2 J2 J2, tol 1`, `joint:19 (table guess)`). */
+export interface PlannerRow extends TimedRow {
   /** Against the sequential samples of the timed batch (pixels in [−1, 1]). */
   meanAbsDiff: number;
   maxAbsDiff: number;
-  fallbacks: number;
   /** Wall time of planning (planner rows). */
   planMs?: number;
   /** The planner's prediction for the plan: depth, ms, and its bound on the mean |Δ|. */
@@ -67,12 +59,6 @@ export interface PlannerImages {
 }
 
 class BudgetSpent extends Error {}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const k = s.length >> 1;
-  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
-}
 
 const round = (x: number, d = 10) => Math.round(x * d) / d;
 

@@ -12,6 +12,7 @@ import { formatNotation, parseStrategy, type Strategy } from '@tarflow/solvers';
 import { caseNames, FixtureSession, type FixtureFiles } from './cases.js';
 import { compareWithReference, parseTolerance } from './compare.js';
 import { renderPlannerMarkdown, type PlannerBench } from './bench-planner.js';
+import { median, type TimedRow } from './timing.js';
 
 /**
  * Strategies timed by default: the exact sequential sampler, plain Jacobi
@@ -38,21 +39,10 @@ export interface BenchOptions {
   log: (line: string) => void;
 }
 
-export interface StrategyTiming {
-  /** As given (e.g. 'jacobi-8', '[0-4-8-8]'). */
-  name: string;
-  /** As the solvers format it. */
-  strategy: string;
-  /** Dependent network evaluations per sample, and the sequential sampler's. */
-  depth: number;
-  sequentialDepth: number;
-  timesMs: number[];
-  medianMs: number;
-  /** Sequential median / this median. */
-  speedup: number | null;
+/** One strategy's row; `name` as given (e.g. 'jacobi-8', '[0-4-8-8]'). */
+export interface StrategyTiming extends TimedRow {
   /** Largest |image − sequential image|. */
   maxAbsDiffVsSequential: number | null;
-  fallbacks: number;
 }
 
 export interface ModelBench {
@@ -91,12 +81,6 @@ export function describeStrategy(s: Strategy): string {
     return `plain Jacobi, ${first.maxIterations} iterations per block`;
   }
   return JSON.stringify(s);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const k = s.length >> 1;
-  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
 }
 
 /** Seeded noise [B, T, D] and, for a conditional model, labels cycling through its classes. */
