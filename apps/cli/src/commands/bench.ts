@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
 import { TarFlow, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
-import { formatSamplingStrategy, isJointStrategy, parseNotation, type SamplingStrategy, type Strategy } from '@tarflow/solvers';
+import { formatSamplingStrategy, isJointStrategy, parseNotation, type GuessTable, type SamplingStrategy, type Strategy } from '@tarflow/solvers';
 import {
   convergenceMetrics,
   featureStats,
@@ -817,7 +817,12 @@ async function withKeptPart(out: string, report: string): Promise<string> {
 async function writeReport(flags: BenchFlags, results: WorkerResult[], started: Date, load: number[]): Promise<string> {
   const jsonOut = flags.jsonOut ?? flags.out.replace(/\.md$/i, '.json');
   await writeOutput(flags.out, new TextEncoder().encode(await withKeptPart(flags.out, markdown(results, started, load))));
-  await writeOutput(jsonOut, new TextEncoder().encode(`${JSON.stringify({ started: started.toISOString(), loadavg: load, results }, null, 2)}\n`));
+  // A joint plan's guess table (hundreds of KB as JSON) is summarised: the report needs its shape, not its values.
+  const slim = (key: string, value: unknown) =>
+    key === 'table' && value !== null && typeof value === 'object' && Array.isArray((value as { data?: unknown }).data)
+      ? { rows: (value as GuessTable).rows, tokens: (value as GuessTable).tokens, dim: (value as GuessTable).dim, values: 'omitted' }
+      : value;
+  await writeOutput(jsonOut, new TextEncoder().encode(`${JSON.stringify({ started: started.toISOString(), loadavg: load, results }, slim, 2)}\n`));
   return jsonOut;
 }
 
