@@ -1,6 +1,7 @@
 /**
  * Streaming checkpoint conversion (Node): `.pth` or PyTorch-exported
- * `.safetensors` in, TarFlow safetensors out.
+ * `.safetensors` in, safetensors out, with the metadata the caller's
+ * `metadata` callback gives (see ImportOptions).
  *
  * Memory stays bounded by the largest single tensor, not the checkpoint: the
  * input is read with positioned reads (zip directory, the pickle, then each
@@ -11,11 +12,10 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { inferConfig, type TarFlowConfigJson } from './config.js';
 import { crc32 } from './crc32.js';
 import { DTYPE_SIZE } from './dtype.js';
 import { CheckpointError } from './errors.js';
-import { sniffFormat, storedConfig, tarflowMetadata, type ImportOptions, type ImportReport } from './import.js';
+import { conversionMetadata, sniffFormat, type ImportOptions, type ImportReport } from './import.js';
 import {
   checkCrc,
   gather,
@@ -34,7 +34,7 @@ import { layoutSafetensors, parseSafetensorsHeader, readHeaderLength } from './s
 import { withAtomicFile, writeAll } from './fsutil.js';
 import { runAsync, type ZipEntry } from './zip.js';
 
-export interface ConvertOptions extends Omit<ImportOptions, 'overrides' | 'inflate'> {
+export interface ConvertOptions extends Omit<ImportOptions, 'inflate'> {
   /** Bytes read and written at a time (default 16 MiB). */
   chunkBytes?: number;
 }
@@ -99,16 +99,11 @@ export async function readPthFile(path: string, options: PthReadOptions = {}): P
 
 /**
  * Converts a PyTorch checkpoint (`.pth`, zip format) or a safetensors file
- * exported from PyTorch into a TarFlow safetensors file at `outPath`, with
- * the config (inferred from shapes, the file name and `overrides`) in its
- * metadata. Streams; the output appears atomically or not at all.
+ * exported from PyTorch into a safetensors file at `outPath`, with the
+ * metadata `options.metadata` gives (by default the input's own). Streams;
+ * the output appears atomically or not at all.
  */
-export async function convertCheckpoint(
-  inPath: string,
-  outPath: string,
-  overrides: Partial<TarFlowConfigJson> = {},
-  options: ConvertOptions = {},
-): Promise<ConvertResult> {
+export async function convertCheckpoint(inPath: string, outPath: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const chunk = Math.max(8, Math.floor((options.chunkBytes ?? DEFAULT_CHUNK) / 8) * 8);
   const fh = await open(inPath, 'r');
   try {
@@ -120,8 +115,8 @@ export async function convertCheckpoint(
     if (format === 'pth') {
       const index = await runAsync(readPthIndex(size, { ...options, inflate: zlibInflate }), file.read);
       const specs = index.tensors.map(([name, ref]) => ({ name, dtype: ref.dtype, shape: [...ref.shape] }));
-      const inferred = inferConfig(new Map(specs.map((s) => [s.name, s])), { overrides, fileName });
-      const layout = layoutSafetensors(specs, tarflowMetadata(inferred.config));
+      const metadata = conversionMetadata({ format, tensors: new Map(specs.map((s) => [s.name, s])), metadata: {}, fileName }, options.metadata);
+      const layout = layoutSafetensors(specs, metadata);
       const refs = new Map(index.tensors);
       const copier = new StorageCopier(index, file, buffer, options.verifyCrc !== false);
       await withAtomicFile(outPath, async (out) => {
@@ -131,7 +126,7 @@ export async function convertCheckpoint(
       });
       return {
         format,
-        ...inferred,
+        metadata,
         tensors: specs.length,
         source: index.source,
         strippedPrefixes: index.strippedPrefixes,
@@ -143,15 +138,11 @@ export async function convertCheckpoint(
     const n = readHeaderLength(await file.read(0, Math.min(size, 8)), size);
     const header = parseSafetensorsHeader(await file.read(0, 8 + n), size);
     const names = header.entries.map((e) => e.name);
-    const renamed = options.stripPrefixes === false ? { names, prefixes: [] } : stripPrefixes(names);
+    const renamed = options.stripPrefixes === false ? { names, prefixes: [] } : stripPrefixes(names, options.modelRoots);
     const specs = header.entries.map((e, i) => ({ ...e, name: renamed.names[i] }));
     if (specs.length === 0) throw new CheckpointError('safetensors: the checkpoint holds no tensors');
-    const inferred = inferConfig(new Map(specs.map((s) => [s.name, s])), {
-      overrides,
-      fileName,
-      metadataConfig: storedConfig(header.metadata),
-    });
-    const layout = layoutSafetensors(specs, tarflowMetadata(inferred.config));
+    const metadata = conversionMetadata({ format, tensors: new Map(specs.map((s) => [s.name, s])), metadata: header.metadata, fileName }, options.metadata);
+    const layout = layoutSafetensors(specs, metadata);
     const byName = new Map(specs.map((s) => [s.name, s]));
     await withAtomicFile(outPath, async (out) => {
       await writeAll(out, layout.header);
@@ -162,7 +153,7 @@ export async function convertCheckpoint(
     });
     return {
       format,
-      ...inferred,
+      metadata,
       tensors: specs.length,
       source: [],
       strippedPrefixes: renamed.prefixes,

@@ -1,27 +1,41 @@
 /**
- * Checkpoint import in memory (browser-safe): a PyTorch `.pth` or a
- * safetensors file exported from PyTorch in, a TarFlow safetensors file (the
- * state dict's tensors plus `format` and `config` metadata) out. The Node
- * entry's convertCheckpoint does the same streaming from and to files.
+ * Checkpoint conversion in memory (browser-safe): a PyTorch `.pth` or a
+ * safetensors file exported from PyTorch in, a safetensors file out — the
+ * state dict's tensors, and the metadata the caller's `metadata` callback
+ * gives them (where a model package validates the tensors and records its
+ * config). The Node entry's convertCheckpoint does the same streaming from
+ * and to files.
  */
-import { configToJson, inferConfig, parseConfigJson, type ConfigKey, type ConfigSource, type TarFlowConfigJson } from './config.js';
 import { CheckpointError } from './errors.js';
 import { readPth, stripPrefixes, type PthReadOptions } from './pth.js';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
-import type { RawTensor } from './dtype.js';
+import type { DType, RawTensor } from './dtype.js';
+
+/** What a conversion knows of its input when it decides the output's metadata. */
+export interface ConversionInput {
+  format: 'pth' | 'safetensors';
+  /** The tensors' names (prefixes removed), dtypes and shapes. */
+  tensors: Map<string, { dtype: DType; shape: readonly number[] }>;
+  /** The input's own metadata (a safetensors input's `__metadata__`; empty for a .pth). */
+  metadata: Record<string, string>;
+  /** The input's file name, when known. */
+  fileName?: string;
+}
+
+/** The output metadata for an input; throw (any error) to refuse the input. */
+export type ConversionMetadata = (input: ConversionInput) => Record<string, string>;
 
 export interface ImportOptions extends PthReadOptions {
-  /** Config values that take precedence over anything inferred. */
-  overrides?: Partial<TarFlowConfigJson>;
-  /** The input's file name, for the reference naming convention (`afhq_model_8_768_8_8_0.07.pth`). */
+  /** The input's file name, passed on to `metadata`. */
   fileName?: string;
+  /** The output file's metadata; by default the input's own. */
+  metadata?: ConversionMetadata;
 }
 
 export interface ImportReport {
   format: 'pth' | 'safetensors';
-  config: TarFlowConfigJson;
-  sources: Record<ConfigKey, ConfigSource>;
-  notes: string[];
+  /** The metadata written. */
+  metadata: Record<string, string>;
   /** Number of tensors written. */
   tensors: number;
   /** Keys followed from the checkpoint's root to the state dict ([] = the root). */
@@ -29,11 +43,6 @@ export interface ImportReport {
   strippedPrefixes: string[];
   /** Non-tensor entries of the state dict, ignored. */
   skipped: string[];
-}
-
-/** The metadata a converted TarFlow safetensors file carries. */
-export function tarflowMetadata(config: TarFlowConfigJson): Record<string, string> {
-  return { format: 'tarflow', config: configToJson(config) };
 }
 
 /** What kind of checkpoint the first bytes of a file announce. */
@@ -44,37 +53,34 @@ export function sniffFormat(head: Uint8Array): 'pth' | 'safetensors' {
   return 'pth';
 }
 
-/** The stored `config` metadata of a safetensors file, if any. */
-export function storedConfig(metadata: Record<string, string>): Partial<TarFlowConfigJson> | undefined {
-  return metadata.config === undefined ? undefined : parseConfigJson(metadata.config);
+/** The output metadata of a conversion: the callback's, or the input's own. */
+export function conversionMetadata(input: ConversionInput, metadata: ConversionMetadata | undefined): Record<string, string> {
+  return metadata ? metadata(input) : { ...input.metadata };
 }
 
 /**
- * Converts a checkpoint held in memory to TarFlow safetensors bytes. Throws
- * CheckpointError for malformed or disallowed input, or when the config
- * cannot be determined.
+ * Converts a checkpoint held in memory to safetensors bytes. Throws
+ * CheckpointError for malformed or disallowed input (and whatever the
+ * `metadata` callback throws).
  */
 export function importCheckpoint(bytes: Uint8Array, options: ImportOptions = {}): { bytes: Uint8Array; report: ImportReport } {
   const format = sniffFormat(bytes);
   let tensors: Map<string, RawTensor>;
-  let report: Omit<ImportReport, 'config' | 'sources' | 'notes' | 'tensors'>;
-  let metadataConfig: Partial<TarFlowConfigJson> | undefined;
+  let report: Omit<ImportReport, 'metadata' | 'tensors'>;
+  let inputMetadata: Record<string, string> = {};
   if (format === 'pth') {
     const pth = readPth(bytes, options);
     tensors = pth.tensors;
     report = { format, source: pth.source, strippedPrefixes: pth.strippedPrefixes, skipped: pth.skipped };
   } else {
     const file = parseSafetensors(bytes);
-    metadataConfig = storedConfig(file.metadata);
+    inputMetadata = file.metadata;
     const names = [...file.tensors.keys()];
-    const renamed = options.stripPrefixes === false ? { names, prefixes: [] } : stripPrefixes(names);
+    const renamed = options.stripPrefixes === false ? { names, prefixes: [] } : stripPrefixes(names, options.modelRoots);
     tensors = new Map(names.map((n, i) => [renamed.names[i], file.tensors.get(n)!]));
     report = { format, source: [], strippedPrefixes: renamed.prefixes, skipped: [] };
   }
   if (tensors.size === 0) throw new CheckpointError(`${format}: the checkpoint holds no tensors`);
-  const inferred = inferConfig(tensors, { overrides: options.overrides, fileName: options.fileName, metadataConfig });
-  return {
-    bytes: serializeSafetensors(tensors, tarflowMetadata(inferred.config)),
-    report: { ...report, ...inferred, tensors: tensors.size },
-  };
+  const metadata = conversionMetadata({ format, tensors, metadata: inputMetadata, fileName: options.fileName }, options.metadata);
+  return { bytes: serializeSafetensors(tensors, metadata), report: { ...report, metadata, tensors: tensors.size } };
 }

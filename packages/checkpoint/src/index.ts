@@ -42,20 +42,12 @@ export {
   type ExtractedStateDict,
 } from './pth.js';
 export {
-  inferConfig,
-  parseConfigFileName,
-  configToJson,
-  parseConfigJson,
-  validateConfig,
-  CONFIG_KEYS,
-  CONFIG_DEFAULTS,
-  type TarFlowConfigJson,
-  type InferredConfig,
-  type InferConfigOptions,
-  type ConfigKey,
-  type ConfigSource,
-  type FileNameConfig,
-} from './config.js';
-export { importCheckpoint, tarflowMetadata, type ImportOptions, type ImportReport } from './import.js';
+  importCheckpoint,
+  sniffFormat,
+  type ConversionInput,
+  type ConversionMetadata,
+  type ImportOptions,
+  type ImportReport,
+} from './import.js';
 export { unpickle, PyTuple, PyGlobal, type UnpickleOptions } from './pickle.js';
 export { crc32 } from './crc32.js';

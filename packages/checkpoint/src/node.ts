@@ -2,17 +2,18 @@
  * Node-only helpers: file I/O for safetensors, atomic writes, and the
  * streaming .pth → .safetensors converter. Import as `@tarflow/checkpoint/node`.
  */
-import { readFile } from 'node:fs/promises';
 import { withAtomicFile, writeAll } from './fsutil.js';
+import { readFileChecked } from './read-file.js';
 import { checkRawTensor, type RawTensor } from './dtype.js';
 import { layoutSafetensors, parseSafetensors, type SafetensorsFile } from './safetensors.js';
 
-export { withAtomicFile, writeAll } from './fsutil.js';
+export { withAtomicFile, stageFile, writeAll, writeErrorOf, FileWriteError, type StagedFile } from './fsutil.js';
+export { readFileChecked, checkReadableFile, FileReadError, DEFAULT_MAX_READ_BYTES, type FileReadProblem, type ReadFileOptions } from './read-file.js';
 export { convertCheckpoint, readPthFile, zlibInflate, type ConvertOptions, type ConvertResult } from './convert.js';
 
 /** Reads and parses a whole safetensors file. */
 export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
-  return parseSafetensors(new Uint8Array(await readFile(path)));
+  return parseSafetensors(await readFileChecked(path));
 }
 
 /** Atomically replaces `path` with `bytes` (temporary file, fsync, rename). */

@@ -330,15 +330,19 @@ export interface ExtractedStateDict {
  * Finds the state dict in an unpickled checkpoint and flattens it to
  * (name, tensor) pairs.
  *
- * The root is used when it holds tensors directly (or is a nested TarFlow
- * state dict, with a `blocks` or `var` entry). Otherwise the first of
+ * The root is used when it holds tensors directly (or is a nested state
+ * dict: it has one of `modelRoots` as a key). Otherwise the first of
  * WRAPPER_KEYS whose value holds tensors is followed (so `{'model': sd,
  * 'optimizer': ...}` gives `sd`), or the only dict-valued entry that holds
  * tensors; several candidates and no `key` is an error. `key` (a
  * '/'-separated path) picks the entry explicitly. Nested dicts of tensors
  * are flattened with '.'-joined names.
  */
-export function extractStateDict(root: unknown, options: { key?: string; stripPrefixes?: boolean } = {}): ExtractedStateDict {
+export function extractStateDict(
+  root: unknown,
+  options: { key?: string; stripPrefixes?: boolean; modelRoots?: readonly string[] } = {},
+): ExtractedStateDict {
+  const roots = options.modelRoots ?? [];
   let node = root;
   const cache = new Map<unknown, boolean>();
   const source: string[] = [];
@@ -358,8 +362,8 @@ export function extractStateDict(root: unknown, options: { key?: string; stripPr
         `pth: ${source.length ? `entry ${quote(source.join('/'))}` : 'the checkpoint'} is a ${describe(node)}, not a dict of tensors`,
       );
     }
-    // Stop at a dict holding tensors directly, or a nested TarFlow state dict ({'blocks': {...}}).
-    if (path || depth > 4 || node.has('blocks') || node.has('var') || [...node.values()].some(isTensor)) break;
+    // Stop at a dict holding tensors directly, or a nested state dict ({'blocks': {...}} for roots ['blocks']).
+    if (path || depth > 4 || roots.some((r) => (node as Map<unknown, unknown>).has(r)) || [...node.values()].some(isTensor)) break;
     const holders = [...node.entries()].filter(([, v]) => v instanceof Map && hasTensors(v, cache));
     if (holders.length === 0) throw new CheckpointError('pth: the checkpoint holds no tensors');
     const preferred = WRAPPER_KEYS.find((k) => holders.some(([hk]) => hk === k));
@@ -390,7 +394,7 @@ export function extractStateDict(root: unknown, options: { key?: string; stripPr
   if (tensors.length === 0) throw new CheckpointError('pth: the state dict holds no tensors');
 
   const names = tensors.map(([n]) => n);
-  const { names: stripped, prefixes } = options.stripPrefixes === false ? { names, prefixes: [] } : stripPrefixes(names);
+  const { names: stripped, prefixes } = options.stripPrefixes === false ? { names, prefixes: [] } : stripPrefixes(names, roots);
   return {
     tensors: tensors.map(([, t], i) => [stripped[i], t]),
     source,
@@ -401,12 +405,12 @@ export function extractStateDict(root: unknown, options: { key?: string; stripPr
 
 /**
  * Removes wrapper prefixes from tensor names: any leading `module.` /
- * `_orig_mod.` segments (never part of a TarFlow name), then — when no name
- * starts with `blocks.` or is `var` and all names share one first segment
- * (a Lightning-style `model.`) whose removal yields TarFlow names — that
- * segment. Two names becoming one is an error.
+ * `_orig_mod.` segments, then — given `modelRoots`, the first name segments
+ * of the model's tensors, when no name starts with one and all names share
+ * up to three leading segments (a Lightning-style `model.`) whose removal
+ * yields such names — those segments. Two names becoming one is an error.
  */
-export function stripPrefixes(names: readonly string[]): { names: string[]; prefixes: string[] } {
+export function stripPrefixes(names: readonly string[], modelRoots: readonly string[] = []): { names: string[]; prefixes: string[] } {
   const prefixes = new Set<string>();
   let out = names.map((n) => {
     let s = n;
@@ -422,14 +426,14 @@ export function stripPrefixes(names: readonly string[]): { names: string[]; pref
     }
     return s;
   });
-  const looksTarFlow = (list: string[]): boolean => list.some((n) => n.startsWith('blocks.') || n === 'var');
-  if (!looksTarFlow(out)) {
-    // Try removing 1..3 shared leading segments; keep the first removal that yields TarFlow names.
+  const looksModel = (list: string[]): boolean => list.some((n) => modelRoots.includes(n.split('.')[0]));
+  if (modelRoots.length && !looksModel(out)) {
+    // Try removing 1..3 shared leading segments; keep the first removal that yields the model's names.
     for (let k = 1; k <= 3; k++) {
       const lead = out[0]?.split('.').slice(0, k).join('.');
       if (!lead || !out.every((n) => n.startsWith(`${lead}.`) && n.length > lead.length + 1)) break;
       const candidate = out.map((n) => n.slice(lead.length + 1));
-      if (looksTarFlow(candidate)) {
+      if (looksModel(candidate)) {
         out = candidate;
         prefixes.add(`${lead}.`);
         break;
@@ -457,6 +461,12 @@ export interface PthReadOptions {
   key?: string;
   /** Remove `module.` / `_orig_mod.` style prefixes (default true). */
   stripPrefixes?: boolean;
+  /**
+   * First name segments of the model's tensors (e.g. `['blocks', 'var']`):
+   * a dict with one of them as a key is a nested state dict, and a shared
+   * leading segment whose removal yields such names is stripped.
+   */
+  modelRoots?: readonly string[];
   /** Check each entry's CRC-32 (default true). */
   verifyCrc?: boolean;
   /** Needed only for archives with deflated entries (torch.save never compresses). */

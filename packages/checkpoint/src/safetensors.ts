@@ -158,10 +158,10 @@ export function parseSafetensorsHeader(head: Uint8Array, fileSize: number): Safe
     if (!isPlainObject(info)) fail('entry is not a JSON object');
     const entry = info as Record<string, unknown>;
     const dtype = entry.dtype;
-    if (!isDType(dtype)) fail(`unknown dtype ${JSON.stringify(dtype) ?? 'undefined'}`);
+    if (!isDType(dtype)) fail(dtype === undefined ? 'has no dtype' : `unknown dtype ${JSON.stringify(dtype)}`);
     const shape = entry.shape;
     if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-      fail(`shape ${JSON.stringify(shape) ?? 'undefined'} is not an array of non-negative integers`);
+      fail(shape === undefined ? 'has no shape' : `shape ${JSON.stringify(shape)} is not an array of non-negative integers`);
     }
     const offsets = entry.data_offsets;
     if (offsets === undefined) fail('data_offsets is missing');

@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
@@ -11,6 +11,7 @@ import {
   serializeSafetensors,
   toFloat32,
   unpickleCheckpoint,
+  type ConversionInput,
   type RawTensor,
 } from '../src/index.js';
 import { convertCheckpoint, readPthFile, readSafetensorsFile } from '../src/node.js';
@@ -54,22 +55,29 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** A model's names start with these segments (what a model package passes as modelRoots). */
+const ROOTS = { modelRoots: ['blocks', 'var'] } as const;
+
 describe('reference fixtures: .pth converts to the matching .safetensors', () => {
   for (const model of MODELS) {
-    it(`${model}.pth → tensors and config identical to ${model}.safetensors`, async () => {
+    it(`${model}.pth → tensors identical to ${model}.safetensors, with the metadata the callback gives`, async () => {
       const reference = await readSafetensorsFile(fixture(`${model}.safetensors`));
-      const config = JSON.parse(reference.metadata.config);
       const out = join(dir, `${model}.safetensors`);
-      // noise_std is a training setting, not in the weights; the fixture's name has no convention to read it from.
-      const result = await convertCheckpoint(fixture(`${model}.pth`), out, { noise_std: config.noise_std });
+      const seen: ConversionInput[] = [];
+      const metadata = (input: ConversionInput) => {
+        seen.push(input);
+        return { format: 'test', tensors: String(input.tensors.size) };
+      };
+      const result = await convertCheckpoint(fixture(`${model}.pth`), out, { metadata });
       const converted = await readSafetensorsFile(out);
       sameTensors(converted.tensors, reference.tensors);
-      expect(JSON.parse(converted.metadata.config)).toEqual(config);
-      expect(converted.metadata.config).toBe(reference.metadata.config);
-      expect(converted.metadata.format).toBe('tarflow');
-      expect(result.config).toEqual(config);
-      expect(result).toMatchObject({ format: 'pth', tensors: reference.tensors.size, source: [], strippedPrefixes: [] });
-      expect(result.notes.join('\n')).toMatch(/assumed in_channels/);
+      expect(converted.metadata).toEqual({ format: 'test', tensors: String(reference.tensors.size) });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ format: 'pth', metadata: {}, fileName: `${model}.pth` });
+      expect(new Map([...seen[0].tensors].map(([n, t]) => [n, [t.dtype, [...t.shape]]]))).toEqual(
+        new Map([...reference.tensors].map(([n, t]) => [n, [t.dtype, [...t.shape]]])),
+      );
+      expect(result).toMatchObject({ format: 'pth', tensors: reference.tensors.size, source: [], strippedPrefixes: [], metadata: converted.metadata });
       expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 
       // The in-memory reader and converter agree with the streaming one.
@@ -78,43 +86,39 @@ describe('reference fixtures: .pth converts to the matching .safetensors', () =>
       sameTensors(pth.tensors, reference.tensors);
       expect([...pth.tensors.keys()]).toEqual([...reference.tensors.keys()]);
       expect(pth.prefix).toBe(`${model}/`);
-      const imported = importCheckpoint(bytes, { overrides: { noise_std: config.noise_std } });
+      const imported = importCheckpoint(bytes, { metadata, fileName: `${model}.pth` });
       expect(Buffer.from(imported.bytes).equals(await readFile(out))).toBe(true);
-    });
-
-    it(`${model}: config comes from the reference file-name convention`, async () => {
-      const reference = await readSafetensorsFile(fixture(`${model}.safetensors`));
-      const config = JSON.parse(reference.metadata.config);
-      const named = join(dir, `tiny_model_${config.patch_size}_${config.channels}_${config.num_blocks}_${config.layers_per_block}_${config.noise_std.toFixed(2)}.pth`);
-      await copyFile(fixture(`${model}.pth`), named);
-      const result = await convertCheckpoint(named, join(dir, `${model}-named.safetensors`));
-      expect(result.config).toEqual(config);
-      expect(result.sources).toMatchObject({ patch_size: 'filename', noise_std: 'filename', in_channels: 'filename', channels: 'shapes' });
-      expect(result.notes).toEqual([]);
     });
   }
 
   it('accepts a safetensors file exported from PyTorch, stripping module./_orig_mod. prefixes', async () => {
     const reference = await readSafetensorsFile(fixture('tiny-cond.safetensors'));
-    const config = JSON.parse(reference.metadata.config);
     const prefixed = new Map([...reference.tensors].map(([n, t]) => [`module._orig_mod.${n}`, t]));
     const input = join(dir, 'exported.safetensors');
     await writeFile(input, serializeSafetensors(prefixed, { format: 'pt' }));
     const out = join(dir, 'exported-out.safetensors');
-    const result = await convertCheckpoint(input, out, { noise_std: config.noise_std, in_channels: 3 });
-    expect(result).toMatchObject({ format: 'safetensors', strippedPrefixes: ['module.', '_orig_mod.'] });
+    const result = await convertCheckpoint(input, out);
+    expect(result).toMatchObject({ format: 'safetensors', strippedPrefixes: ['module.', '_orig_mod.'], metadata: { format: 'pt' } });
     const converted = await readSafetensorsFile(out);
     sameTensors(converted.tensors, reference.tensors);
-    expect(JSON.parse(converted.metadata.config)).toEqual(config);
+    expect(converted.metadata).toEqual({ format: 'pt' });
   });
 
-  it('a TarFlow safetensors input keeps its stored config', async () => {
+  it('without a metadata callback, a safetensors input keeps its metadata', async () => {
     const out = join(dir, 'again.safetensors');
     const result = await convertCheckpoint(fixture('tiny-uncond.safetensors'), out);
     const reference = await readSafetensorsFile(fixture('tiny-uncond.safetensors'));
-    expect(result.config).toEqual(JSON.parse(reference.metadata.config));
-    expect(result.sources.noise_std).toBe('metadata');
+    expect(result.metadata).toEqual(reference.metadata);
     expect(Buffer.from(await readFile(out)).equals(Buffer.from(serializeSafetensors(reference.tensors, reference.metadata)))).toBe(true);
+  });
+
+  it('a metadata callback that throws refuses the input and leaves no file', async () => {
+    const out = join(dir, 'refused.safetensors');
+    const refuse = () => {
+      throw new CheckpointError('not a model this caller knows');
+    };
+    await expect(convertCheckpoint(fixture('tiny-uncond.pth'), out, { metadata: refuse })).rejects.toThrow(/not a model this caller knows/);
+    expect((await readdir(dir)).filter((f) => f.startsWith('refused'))).toEqual([]);
   });
 });
 
@@ -173,8 +177,8 @@ describe('PyTorch checkpoint layouts', () => {
     const input = join(dir, 'strided.pth');
     await writeFile(input, bytes);
     const out = join(dir, 'strided.safetensors');
-    const result = await convertCheckpoint(input, out, {}, { chunkBytes: 24 });
-    expect(result.config).toMatchObject({ channels: C, in_channels: 1, patch_size: 2, img_size: 4, expansion: 4, nvp: true, num_classes: 0 });
+    const result = await convertCheckpoint(input, out, { chunkBytes: 24 });
+    expect(result.tensors).toBe(6);
     const streamed = await readSafetensorsFile(out);
     sameTensors(streamed.tensors, readPth(bytes).tensors);
     const w = toFloat32(streamed.tensors.get('blocks.0.proj_in.weight')!);
@@ -200,11 +204,12 @@ describe('PyTorch checkpoint layouts', () => {
     expect(readPth(ckpt, { stripPrefixes: false }).tensors.has('module._orig_mod.var')).toBe(true);
   });
 
-  it('strips a Lightning-style shared prefix only when it reveals TarFlow names', () => {
+  it("strips a Lightning-style shared prefix only when it reveals the model's names (modelRoots)", () => {
     const wrapped = pth({ state_dict: new ODict([['model.var', new TensorPickle(storage6, [6])]]) });
-    expect([...readPth(wrapped).tensors.keys()]).toEqual(['var']);
+    expect([...readPth(wrapped, ROOTS).tensors.keys()]).toEqual(['var']);
+    expect([...readPth(wrapped).tensors.keys()]).toEqual(['model.var']);
     const other = pth(new ODict([['encoder.weight', new TensorPickle(storage6, [6])]]));
-    expect([...readPth(other).tensors.keys()]).toEqual(['encoder.weight']);
+    expect([...readPth(other, ROOTS).tensors.keys()]).toEqual(['encoder.weight']);
   });
 
   it('asks which state dict to use when several are present, and follows an explicit key', () => {
@@ -219,7 +224,7 @@ describe('PyTorch checkpoint layouts', () => {
       ema: { w: new TensorPickle(storage6, [6]) },
       model: { blocks: { '0': { w: new TensorPickle(storage6, [6]) } } },
     });
-    const result = readPth(ckpt);
+    const result = readPth(ckpt, ROOTS);
     expect(result.source).toEqual(['model']);
     expect([...result.tensors.keys()]).toEqual(['blocks.0.w']);
   });
@@ -402,7 +407,7 @@ describe('adversarial pickles stay fast and fail cleanly', () => {
       p.bytes(0x7d).put().str('blocks').bytes(0x6a, ...u32(previous), 0x73);
     });
     const started = performance.now();
-    const result = readPth(writePth(pickle, { '0': data6 }));
+    const result = readPth(writePth(pickle, { '0': data6 }), ROOTS);
     expect(performance.now() - started).toBeLessThan(1000);
     expect(result.tensors.size).toBe(1);
     expect([...result.tensors.keys()][0]).toBe(`blocks.${'a.'.repeat(30)}t`);
@@ -418,7 +423,7 @@ describe('adversarial pickles stay fast and fail cleanly', () => {
       }
       p.bytes(0x72, ...u32(999_999), 0x30, 0x7d).str('blocks').bytes(0x6a, ...u32(999_999), 0x73);
     });
-    expectCheckpointError(() => readPth(writePth(pickle, { '0': data6 })), /the state dict holds no tensors/);
+    expectCheckpointError(() => readPth(writePth(pickle, { '0': data6 }), ROOTS), /the state dict holds no tensors/);
   });
 
   it('the VM stops at its time limit', () => {

@@ -1,20 +1,24 @@
 /**
  * TarFlow checkpoints as safetensors: tensor names as the reference's
  * state_dict, Linear weights in PyTorch's [out, in] layout, the config as JSON
- * in the metadata key `config`.
+ * in the metadata key `config`, the recommended sampling settings (when
+ * known) as JSON in the key `sampling`. Also the TarFlow side of converting a
+ * PyTorch checkpoint: the metadata a converted file gets.
  */
 import { tf } from '@tarflow/tensor';
 import {
   CheckpointError,
-  configToJson,
   f32Tensor,
   parseSafetensors,
   serializeSafetensors,
   toFloat32,
+  type ConversionInput,
   type RawTensor,
   type SafetensorsFile,
 } from '@tarflow/checkpoint';
-import { numTokens, patchDim, validateConfig, ConfigError, type TarFlowConfig } from './config.js';
+import { configJson, numTokens, parseConfigJson, patchDim, validateConfig, ConfigError, type TarFlowConfig } from './config.js';
+import { inferConfig, type InferredConfig } from './infer-config.js';
+import { parseRecommendedSampling, type RecommendedSampling } from './sampling.js';
 import type { LinearParams, NormParams } from './layers.js';
 import { TarFlow, type BlockParams, type LayerParams } from './tarflow.js';
 
@@ -85,9 +89,6 @@ export function stateDict(model: TarFlow): Map<string, tf.Tensor> {
   return m;
 }
 
-/** The config as the reference writes it (Python's json.dumps layout). */
-export const configJson: (config: TarFlowConfig) => string = configToJson;
-
 /** Reads the config from a safetensors file's metadata (or throws naming the problem). */
 export function configFromMetadata(meta: Record<string, string>, overrides: Partial<TarFlowConfig> = {}): TarFlowConfig {
   const text = meta.config;
@@ -113,6 +114,7 @@ export function configFromMetadata(meta: Record<string, string>, overrides: Part
 /** Builds a model from a parsed safetensors file, checking every tensor against the config. */
 export function modelFromSafetensors(file: SafetensorsFile, overrides: Partial<TarFlowConfig> = {}): TarFlow {
   const config = configFromMetadata(file.metadata, overrides);
+  const recommended = recommendedFromMetadata(file.metadata);
   const expected = expectedTensors(config);
   const names = new Set(expected.map(([n]) => n));
   for (const name of file.tensors.keys()) {
@@ -130,7 +132,10 @@ export function modelFromSafetensors(file: SafetensorsFile, overrides: Partial<T
           `tensor '${name}' has shape [${raw.shape.join(', ')}] but the config needs [${shape.join(', ')}]`,
         );
       }
-      loaded.set(name, tf.tensor(toFloat32(raw, name), shape, 'float32'));
+      const values = toFloat32(raw, name);
+      const bad = countNonFinite(values);
+      if (bad > 0) throw new CheckpointError(`tensor '${name}' holds ${bad} non-finite value${bad === 1 ? '' : 's'} (NaN or Infinity) of ${values.length}: the model file is damaged or its training diverged`);
+      loaded.set(name, tf.tensor(values, shape, 'float32'));
     }
   } catch (e) {
     for (const t of loaded.values()) t.dispose();
@@ -169,23 +174,100 @@ export function modelFromSafetensors(file: SafetensorsFile, overrides: Partial<T
       flip: i % 2 === 1,
     });
   }
-  return new TarFlow(config, blocks, take('var', false));
+  const model = new TarFlow(config, blocks, take('var', false));
+  model.recommended = recommended;
+  return model;
 }
 
-/** Parses safetensors bytes into a model. */
-export function loadModel(bytes: Uint8Array, overrides: Partial<TarFlowConfig> = {}): TarFlow {
+/** How many values of an array are NaN or ±Infinity. */
+function countNonFinite(values: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) n++;
+  return n;
+}
+
+/** Parses safetensors bytes (a Uint8Array or an ArrayBuffer) into a model. */
+export function loadModel(bytes: Uint8Array | ArrayBuffer, overrides: Partial<TarFlowConfig> = {}): TarFlow {
+  if (bytes instanceof ArrayBuffer) bytes = new Uint8Array(bytes);
+  if (!(bytes instanceof Uint8Array)) {
+    const got = bytes == null ? String(bytes) : Array.isArray(bytes) ? 'an array' : typeof bytes === 'object' ? `a ${(bytes as object).constructor?.name ?? 'object'}` : `a ${typeof bytes}`;
+    throw new TypeError(`loadModel: expected the bytes of a .safetensors file (Uint8Array or ArrayBuffer), got ${got}`);
+  }
   return modelFromSafetensors(parseSafetensors(bytes), overrides);
 }
 
-/** The model's tensors as raw float32 safetensors entries, with the config metadata. */
+/**
+ * The model's tensors as raw float32 safetensors entries, with the config
+ * metadata, and the recommended sampling settings when the model has them.
+ */
 export function modelToSafetensors(model: TarFlow, extraMetadata: Record<string, string> = {}): SafetensorsFile {
   const tensors = new Map<string, RawTensor>();
   for (const [name, t] of stateDict(model)) tensors.set(name, f32Tensor(t.shape, t.dataSync() as Float32Array));
-  return { tensors, metadata: { format: 'tarflow', ...extraMetadata, config: configJson(model.config) } };
+  const metadata: Record<string, string> = { format: 'tarflow', ...extraMetadata };
+  if (model.recommended) metadata[SAMPLING_KEY] = JSON.stringify(parseRecommendedSampling(model.recommended));
+  metadata.config = configJson(model.config);
+  return { tensors, metadata };
 }
 
 /** Serializes the model to safetensors bytes. */
 export function saveModel(model: TarFlow, extraMetadata: Record<string, string> = {}): Uint8Array {
   const f = modelToSafetensors(model, extraMetadata);
   return serializeSafetensors(f.tensors, f.metadata);
+}
+
+/** The metadata key of the recommended sampling settings (JSON, see RecommendedSampling). */
+export const SAMPLING_KEY = 'sampling';
+
+/** The recommended sampling settings a file's metadata records (validated), or undefined. */
+export function recommendedFromMetadata(meta: Record<string, string>): RecommendedSampling | undefined {
+  const text = meta[SAMPLING_KEY];
+  if (text === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`checkpoint metadata '${SAMPLING_KEY}' is not valid JSON: ${(e as Error).message}`);
+  }
+  try {
+    return parseRecommendedSampling(parsed);
+  } catch (e) {
+    throw new CheckpointError(`checkpoint metadata '${SAMPLING_KEY}' is invalid: ${(e as Error).message}`);
+  }
+}
+
+/** First name segments of a TarFlow state dict's tensors (for @tarflow/checkpoint's `modelRoots`). */
+export const STATE_DICT_ROOTS: readonly string[] = ['blocks', 'var'];
+
+/** The metadata a TarFlow safetensors file carries for a config. */
+export function tarflowMetadata(config: TarFlowConfig): Record<string, string> {
+  return { format: 'tarflow', config: configJson(config) };
+}
+
+/**
+ * The TarFlow side of a checkpoint conversion (@tarflow/checkpoint's
+ * importCheckpoint / convertCheckpoint): `metadata` infers the config from the
+ * input's tensor shapes, stored config, file name and `overrides`, and gives
+ * the converted file's metadata; `inferred()` is that inference afterwards.
+ */
+export function tarflowConversion(overrides: Partial<TarFlowConfig> = {}): {
+  modelRoots: readonly string[];
+  metadata: (input: ConversionInput) => Record<string, string>;
+  inferred: () => InferredConfig;
+} {
+  let result: InferredConfig | undefined;
+  return {
+    modelRoots: STATE_DICT_ROOTS,
+    metadata: (input) => {
+      const stored = input.metadata.config === undefined ? undefined : parseConfigJson(input.metadata.config);
+      result = inferConfig(input.tensors, { overrides, fileName: input.fileName, metadataConfig: stored });
+      const sampling = input.metadata[SAMPLING_KEY];
+      const out = tarflowMetadata(result.config);
+      if (sampling !== undefined) out[SAMPLING_KEY] = sampling;
+      return out;
+    },
+    inferred: () => {
+      if (!result) throw new Error('tarflowConversion: no conversion has run yet');
+      return result;
+    },
+  };
 }

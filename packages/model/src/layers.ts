@@ -39,15 +39,37 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
 }
 
-/** A Linear layer with PyTorch's default initialisation (uniform ±1/√in). */
-export function initLinear(inDim: number, outDim: number, seed: number, zero = false): LinearParams {
-  const bound = 1 / Math.sqrt(inDim);
-  return {
-    weight: tf.variable(zero ? tf.zeros([outDim, inDim]) : tf.randomUniform([outDim, inDim], -bound, bound, 'float32', seed)),
-    bias: tf.variable(zero ? tf.zeros([outDim]) : tf.randomUniform([outDim], -bound, bound, 'float32', seed + 1)),
-  };
+/**
+ * Scaled dot-product attention softmax(q kᵀ · scale + mask) v over [N, heads, n, hd]
+ * queries and [N, heads, total, hd] keys/values; `scale` is one number or one per row [N, 1, 1, 1].
+ */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number | tf.Tensor, mask: tf.Tensor | null): tf.Tensor4D {
+  const scores = tf.mul(tf.matMul(q, k, false, true), scale);
+  return tf.matMul(tf.softmax(mask ? tf.add(scores, mask) : scores), v);
 }
 
+/**
+ * The additive causal mask of queries [start, start + n) over keys [0, start + n)
+ * (0 where the lower-triangular `attnMask` allows, −1e9 elsewhere); null for a
+ * single query, which may see every earlier key.
+ */
+export function causalMask(attnMask: tf.Tensor2D, start: number, n: number): tf.Tensor | null {
+  return n > 1 ? tf.mul(tf.sub(1, tf.slice(attnMask, [start, 0], [n, start + n])), -1e9) : null;
+}
+
+/**
+ * A Linear layer with PyTorch's default initialisation (uniform ±1/√in);
+ * `zeroWeight` starts the weight at zero (the bias keeps its initialisation).
+ */
+export function initLinear(inDim: number, outDim: number, seed: number, zeroWeight = false): LinearParams {
+  const bound = 1 / Math.sqrt(inDim);
+  return tf.tidy(() => ({
+    weight: tf.variable(zeroWeight ? tf.zeros([outDim, inDim]) : tf.randomUniform([outDim, inDim], -bound, bound, 'float32', seed)),
+    bias: tf.variable(tf.randomUniform([outDim], -bound, bound, 'float32', seed + 1)),
+  }));
+}
+
+/** A LayerNorm's parameters at their initial values (weight 1, bias 0). */
 export function initNorm(dim: number): NormParams {
-  return { weight: tf.variable(tf.ones([dim])), bias: tf.variable(tf.zeros([dim])) };
+  return tf.tidy(() => ({ weight: tf.variable(tf.ones([dim])), bias: tf.variable(tf.zeros([dim])) }));
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '@tarflow/tensor';
 import { loadModel, type TarFlow } from '../src/index.js';
-import { BACKENDS, compare, expectedTensor, loadFixture, useBackend, type Fixture } from './helpers.js';
+import { BACKENDS, ENGINES, compare, expectedTensor, loadFixture, useBackend, type Fixture } from './helpers.js';
 
 const FIXTURES = ['tiny-uncond', 'tiny-cond'];
 
@@ -37,9 +37,10 @@ describe.each(BACKENDS)('reference conformance on %s', (backend) => {
     });
 
     // sampleAsync lets the test runner breathe during the long pure-JS cpu runs (sample() is the same steps, see async.test.ts).
-    it('sequential sample and trace (with the fixture guidance settings)', async () => {
+    it.each(ENGINES)('sequential sample and trace (with the fixture guidance settings), engine %s', async (engine) => {
       const s = f.spec.cases.sequential;
       const r = await model.sampleAsync(noise, {
+        engine,
         labels,
         guidance: {
           scale: s.guidance,
@@ -53,6 +54,7 @@ describe.each(BACKENDS)('reference conformance on %s', (backend) => {
       expect(r.trace!.length).toBe(model.blocks.length + 1);
       r.trace!.forEach((t, i) => expect(compare(f, t, `sequential.trace${i}`).worst).toBeLessThanOrEqual(0));
       expect(r.report.depth).toBe(model.blocks.length * (model.tokens - 1));
+      expect(r.report.engine.name).toBe(engine);
       tf.dispose([r.images, r.trace!]);
     });
 

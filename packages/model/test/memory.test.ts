@@ -56,4 +56,29 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     for (let i = 0; i < 2; i++) await run();
     expect(tf.memory().numTensors).toBe(before);
   }, 300_000);
+
+  // The plain engine's repeated runs are the test above; 100 runs here on the fused engine (its caches are buffers written in place).
+  it('100 samplings on the fused engine (every solver kind, guided and not) leave numTensors unchanged', async () => {
+    const engine = 'fused';
+    const strategies = [
+      undefined,
+      [
+        { kind: 'jacobi', modules: 3, maxIterations: 3 },
+        { kind: 'jacobi', modules: 1, maxIterations: 2, guess: 'zeros' },
+        { kind: 'jacobi', modules: 6, maxIterations: 4, tolerance: 1e-3 },
+        { kind: 'sequential' },
+      ],
+      { kind: 'joint', maxIterations: 3, tolerance: 1e-3 },
+    ] as const;
+    const once = async (i: number) => {
+      const guidance = i % 2 === 0 ? { scale: 1.5, attnTemp: 0.9 } : undefined;
+      const r = await model.sampleAsync(noise, { labels, guidance, engine, strategy: strategies[i % 3] as never });
+      expect(r.report.engine.name).toBe(engine);
+      r.images.dispose();
+    };
+    await once(0); // warm-up
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 100; i++) await once(i);
+    expect(tf.memory().numTensors).toBe(before);
+  }, 300_000);
 });

@@ -3,9 +3,10 @@
  *
  * - `mnist-cond.safetensors`: the default model, a class-conditional MNIST
  *   TarFlow trained by `@tarflow/train` (load with `@tarflow/model`'s
- *   `loadModel`; its config is in the file's metadata);
+ *   `loadModel`; its config and recommended sampling settings are in the
+ *   file's metadata);
  * - `mnist-classifier.safetensors`: the MNIST classifier that judges samples
- *   (load with `@tarflow/metrics`' `loadClassifier`).
+ *   (load with `@tarflow/classifier`'s `loadClassifier`).
  *
  * The files ship in the package's `assets/` folder. Browsers (and bundlers,
  * which understand `new URL('…', import.meta.url)`) use the URLs; Node reads
@@ -25,14 +26,17 @@ export const ASSET_FILES = { defaultModel: 'mnist-cond.safetensors', classifier:
  * How the shipped default model is meant to be sampled (see docs/training.md
  * for the evaluation behind these values): the exact sequential sampler at
  * this temperature with this classifier-free guidance, then one score-based
- * denoising step.
+ * denoising step. The model file records the same settings in its `sampling`
+ * metadata, which `@tarflow/model`'s `loadModel` reads into
+ * `model.recommended` — prefer that; this constant remains for callers that
+ * want the settings without loading the model.
  */
 export const DEFAULT_MODEL_SAMPLING: {
-  readonly guidance: { readonly scale: number; readonly on: 'both' };
+  readonly guidance: { readonly scale: number; readonly on: 'both'; readonly annealed: boolean };
   readonly temperature: number;
   readonly denoise: boolean;
 } = {
-  guidance: { scale: 3, on: 'both' },
+  guidance: { scale: 3, on: 'both', annealed: false },
   temperature: 0.5,
   denoise: true,
 };

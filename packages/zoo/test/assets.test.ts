@@ -4,8 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { seededNoise, tf } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import { parseSafetensors } from '@tarflow/checkpoint';
-import { loadModel, numTokens } from '@tarflow/model';
-import { loadClassifier } from '@tarflow/metrics';
+import { cycleLabels, loadModel, numTokens } from '@tarflow/model';
+import { loadClassifier } from '@tarflow/classifier';
 import { loadMnist } from '@tarflow/data';
 import { classifierBytes, classifierUrl, DEFAULT_MODEL_SAMPLING, defaultModelBytes, defaultModelUrl, readAsset } from '../src/index.js';
 
@@ -31,6 +31,12 @@ describe('@tarflow/zoo assets', () => {
     model.dispose();
   });
 
+  it('records its recommended sampling settings in the file, as DEFAULT_MODEL_SAMPLING states them', async () => {
+    const model = loadModel(await defaultModelBytes());
+    expect(model.recommended).toEqual(DEFAULT_MODEL_SAMPLING);
+    model.dispose();
+  });
+
   it('ships an MNIST classifier that scores at least 97% on the held-out digits', async () => {
     const classifier = loadClassifier(await classifierBytes());
     const test = loadMnist({ split: 'test' });
@@ -39,13 +45,13 @@ describe('@tarflow/zoo assets', () => {
     classifier.dispose();
   });
 
-  it('the default model, sampled as DEFAULT_MODEL_SAMPLING says, draws the requested digits (a regression guard; docs/training.md has the 1,000-sample figure)', async () => {
+  it('the default model, sampled as its file recommends, draws the requested digits (a regression guard; docs/training.md has the 1,000-sample figure)', async () => {
     const model = loadModel(await defaultModelBytes());
     const classifier = loadClassifier(await classifierBytes());
     const n = 60;
     const noise = seededNoise(11, Array.from({ length: n }, (_, i) => i), model.tokens, model.patchDim);
-    const labels = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 10), 'int32');
-    const { guidance, temperature, denoise } = DEFAULT_MODEL_SAMPLING;
+    const labels = tf.tensor1d(cycleLabels(n, 10), 'int32');
+    const { guidance, temperature, denoise } = model.recommended!;
     const before = tf.memory().numTensors;
     const r = await model.sampleAsync(noise, { labels, guidance, temperature });
     const images = denoise ? model.denoise(r.images, labels) : r.images;

@@ -1,7 +1,7 @@
 /**
- * TarFlow model configuration: the JSON stored in a safetensors file's
- * `config` metadata, and its inference from a state dict's tensor shapes and
- * from the reference code's checkpoint file names.
+ * A TarFlow config inferred from a state dict's tensor shapes and from the
+ * reference code's checkpoint file names (for checkpoints that do not carry
+ * one in their metadata).
  *
  * What the weights determine (from ml-tarflow's TarFlow / MetaBlock):
  *   blocks.{i}.*                          → num_blocks
@@ -22,45 +22,13 @@
  * must agree with them: a conflicting override is an error; a conflicting
  * file name is noted and ignored (files get renamed).
  */
-import { CheckpointError, quote } from './errors.js';
-
-/** The model config, with the exact keys (and key order) of the reference fixtures' `config` metadata. */
-export interface TarFlowConfigJson {
-  in_channels: number;
-  img_size: number;
-  patch_size: number;
-  channels: number;
-  num_blocks: number;
-  layers_per_block: number;
-  num_classes: number;
-  noise_std: number;
-  head_dim: number;
-  expansion: number;
-  nvp: boolean;
-}
-
-/** Config keys in their canonical order. */
-export const CONFIG_KEYS = [
-  'in_channels',
-  'img_size',
-  'patch_size',
-  'channels',
-  'num_blocks',
-  'layers_per_block',
-  'num_classes',
-  'noise_std',
-  'head_dim',
-  'expansion',
-  'nvp',
-] as const satisfies ReadonlyArray<keyof TarFlowConfigJson>;
-
-export type ConfigKey = (typeof CONFIG_KEYS)[number];
+import { CONFIG_DEFAULTS, CONFIG_KEYS, ConfigError, checkConfigValues, type ConfigKey, type TarFlowConfig } from './config.js';
 
 /** Where each inferred value came from. */
 export type ConfigSource = 'override' | 'metadata' | 'filename' | 'shapes' | 'default';
 
 export interface InferredConfig {
-  config: TarFlowConfigJson;
+  config: TarFlowConfig;
   sources: Record<ConfigKey, ConfigSource>;
   /** Human-readable remarks: assumptions made, file-name values ignored. */
   notes: string[];
@@ -68,15 +36,12 @@ export interface InferredConfig {
 
 export interface InferConfigOptions {
   /** Explicit values; they take precedence over everything else. */
-  overrides?: Partial<TarFlowConfigJson>;
+  overrides?: Partial<TarFlowConfig>;
   /** The checkpoint's file name (or path), parsed with parseConfigFileName. */
   fileName?: string;
   /** A config already stored with the weights (safetensors `config` metadata). */
-  metadataConfig?: Partial<TarFlowConfigJson>;
+  metadataConfig?: Partial<TarFlowConfig>;
 }
-
-/** The reference training defaults for what the weights do not record. */
-export const CONFIG_DEFAULTS = { head_dim: 64, noise_std: 0.05 } as const;
 
 /** Values read from a checkpoint file name, and the noise type it names. */
 export interface FileNameConfig {
@@ -113,46 +78,6 @@ export function parseConfigFileName(fileName: string): FileNameConfig | undefine
   return parsed;
 }
 
-/** Serializes a config the way the reference fixtures store it (Python `json.dumps`, canonical key order). */
-export function configToJson(config: TarFlowConfigJson): string {
-  return `{${CONFIG_KEYS.map((k) => `${JSON.stringify(k)}: ${JSON.stringify(config[k])}`).join(', ')}}`;
-}
-
-/** Checks a (partial) config's value types: positive integers, a non-negative noise_std, a boolean nvp. */
-export function validateConfig(config: Partial<TarFlowConfigJson>, what: string): void {
-  for (const [k, v] of Object.entries(config)) {
-    if (v === undefined) continue;
-    if (!(CONFIG_KEYS as readonly string[]).includes(k)) throw new CheckpointError(`${what}: unknown config key ${quote(k)}`);
-    const key = k as ConfigKey;
-    const ok =
-      key === 'nvp'
-        ? typeof v === 'boolean'
-        : key === 'noise_std'
-          ? typeof v === 'number' && Number.isFinite(v) && v >= 0
-          : typeof v === 'number' && Number.isSafeInteger(v) && (v > 0 || (key === 'num_classes' && v === 0));
-    if (!ok) throw new CheckpointError(`${what}: ${key} = ${JSON.stringify(v)} is not valid`);
-  }
-}
-
-/** Parses the `config` metadata of a safetensors file. */
-export function parseConfigJson(text: string): Partial<TarFlowConfigJson> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new CheckpointError('config metadata is not valid JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new CheckpointError('config metadata is not a JSON object');
-  }
-  const picked: Partial<TarFlowConfigJson> = {};
-  for (const k of CONFIG_KEYS) {
-    if (k in value) (picked as Record<string, unknown>)[k] = (value as Record<string, unknown>)[k];
-  }
-  validateConfig(picked, 'config metadata');
-  return picked;
-}
-
 type Shapes = Map<string, { shape: readonly number[] }> | Record<string, { shape: readonly number[] }>;
 
 function isqrt(n: number): number | undefined {
@@ -163,23 +88,23 @@ function isqrt(n: number): number | undefined {
 /**
  * Infers a TarFlow config from a state dict's tensor shapes, the file name
  * and overrides (see the module comment for the rules and precedence).
- * Throws CheckpointError when a value cannot be determined or contradicts
+ * Throws ConfigError when a value cannot be determined or contradicts
  * the weights.
  */
 export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): InferredConfig {
   const shapes = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
   const overrides = { ...(options.overrides ?? {}) };
   const meta = { ...(options.metadataConfig ?? {}) };
-  validateConfig(overrides, 'overrides');
-  validateConfig(meta, 'config metadata');
+  checkConfigValues(overrides, 'overrides');
+  checkConfigValues(meta, 'config metadata');
   const file = options.fileName ? parseConfigFileName(options.fileName) : undefined;
   const notes: string[] = [];
-  const config: Partial<TarFlowConfigJson> = {};
+  const config: Partial<TarFlowConfig> = {};
   const sources = {} as Record<ConfigKey, ConfigSource>;
   const shapeOf = (name: string): readonly number[] | undefined => shapes.get(name)?.shape;
 
   // What the weights say.
-  const fromShapes: Partial<TarFlowConfigJson> = {};
+  const fromShapes: Partial<TarFlowConfig> = {};
   const blockIds = new Set<number>();
   const layerIds = new Set<number>();
   for (const name of shapes.keys()) {
@@ -192,7 +117,7 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
     if (!ids.size) return undefined;
     let n = 0;
     for (const id of ids) n = Math.max(n, id + 1);
-    if (n !== ids.size) throw new CheckpointError(`config: ${what} are not numbered 0..${n - 1} (found ${[...ids].sort((a, b) => a - b).join(', ')})`);
+    if (n !== ids.size) throw new ConfigError(`config: ${what} are not numbered 0..${n - 1} (found ${[...ids].sort((a, b) => a - b).join(', ')})`);
     return n;
   };
   const numBlocks = count(blockIds, 'flow blocks (blocks.N)');
@@ -202,7 +127,7 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
 
   const dims = (name: string, rank: number): readonly number[] | undefined => {
     const s = shapeOf(name);
-    if (s && s.length !== rank) throw new CheckpointError(`config: tensor ${quote(name)} has shape ${JSON.stringify(s)}, expected rank ${rank}`, { tensor: name });
+    if (s && s.length !== rank) throw new ConfigError(`config: tensor ${JSON.stringify(name)} has shape ${JSON.stringify(s)}, expected rank ${rank}`);
     return s;
   };
   let patchDim: number | undefined;
@@ -223,9 +148,7 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
     for (let i = 1; i < numBlocks; i++) {
       const other = shapeOf(`blocks.${i}.proj_in.weight`);
       if (projIn && other && (other[0] !== projIn[0] || other[1] !== projIn[1])) {
-        throw new CheckpointError(`config: blocks.${i}.proj_in.weight ${JSON.stringify(other)} differs from blocks.0's ${JSON.stringify(projIn)}`, {
-          tensor: `blocks.${i}.proj_in.weight`,
-        });
+        throw new ConfigError(`config: blocks.${i}.proj_in.weight ${JSON.stringify(other)} differs from blocks.0's ${JSON.stringify(projIn)}`);
       }
     }
   }
@@ -234,17 +157,13 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
     if (projOut[0] === 2 * patchDim) fromShapes.nvp = true;
     else if (projOut[0] === patchDim) fromShapes.nvp = false;
     else {
-      throw new CheckpointError(`config: blocks.0.proj_out.weight has ${projOut[0]} rows; expected ${2 * patchDim} (nvp) or ${patchDim}`, {
-        tensor: 'blocks.0.proj_out.weight',
-      });
+      throw new ConfigError(`config: blocks.0.proj_out.weight has ${projOut[0]} rows; expected ${2 * patchDim} (nvp) or ${patchDim}`);
     }
   }
   const mlp = dims('blocks.0.attn_blocks.0.mlp.main.0.weight', 2);
   if (mlp && fromShapes.channels) {
     if (mlp[0] % fromShapes.channels !== 0) {
-      throw new CheckpointError(`config: MLP width ${mlp[0]} is not a multiple of channels ${fromShapes.channels}`, {
-        tensor: 'blocks.0.attn_blocks.0.mlp.main.0.weight',
-      });
+      throw new ConfigError(`config: MLP width ${mlp[0]} is not a multiple of channels ${fromShapes.channels}`);
     }
     fromShapes.expansion = mlp[0] / fromShapes.channels;
   }
@@ -252,7 +171,7 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
   // Resolve each field: override > metadata > weights > file name > default, with weights checked against the rest.
   const fileValue = (k: ConfigKey): number | boolean | undefined =>
     file && k in file ? ((file as unknown as Record<string, number>)[k] as number | undefined) : undefined;
-  const set = <K extends ConfigKey>(k: K, v: TarFlowConfigJson[K], source: ConfigSource): void => {
+  const set = <K extends ConfigKey>(k: K, v: TarFlowConfig[K], source: ConfigSource): void => {
     config[k] = v;
     sources[k] = source;
   };
@@ -264,7 +183,7 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
     ] as const) {
       if (value === undefined) continue;
       if (shaped !== undefined && shaped !== value) {
-        throw new CheckpointError(`config: ${source === 'override' ? 'override' : 'stored config'} ${k} = ${JSON.stringify(value)} contradicts the weights (${k} = ${JSON.stringify(shaped)})`);
+        throw new ConfigError(`config: ${source === 'override' ? 'override' : 'stored config'} ${k} = ${JSON.stringify(value)} contradicts the weights (${k} = ${JSON.stringify(shaped)})`);
       }
       set(k, value as never, source);
       return;
@@ -293,16 +212,16 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
   }
   if (config.head_dim === undefined) set('head_dim', CONFIG_DEFAULTS.head_dim, 'default');
   if (config.channels !== undefined && config.channels % config.head_dim! !== 0) {
-    throw new CheckpointError(`config: channels ${config.channels} is not a multiple of head_dim ${config.head_dim}`);
+    throw new ConfigError(`config: channels ${config.channels} is not a multiple of head_dim ${config.head_dim}`);
   }
 
   resolveGeometry(config, sources, notes, { patchDim, numPatches, overrides, meta, file });
 
   const missing = CONFIG_KEYS.filter((k) => config[k] === undefined);
   if (missing.length) {
-    throw new CheckpointError(`config: cannot determine ${missing.join(', ')} from the weights; pass them as overrides`);
+    throw new ConfigError(`config: cannot determine ${missing.join(', ')} from the weights; pass them as overrides`);
   }
-  const ordered = Object.fromEntries(CONFIG_KEYS.map((k) => [k, config[k]])) as unknown as TarFlowConfigJson;
+  const ordered = Object.fromEntries(CONFIG_KEYS.map((k) => [k, config[k]])) as unknown as TarFlowConfig;
   return { config: ordered, sources, notes };
 }
 
@@ -311,14 +230,14 @@ export function inferConfig(tensors: Shapes, options: InferConfigOptions = {}): 
  * into in_channels, patch_size and img_size.
  */
 function resolveGeometry(
-  config: Partial<TarFlowConfigJson>,
+  config: Partial<TarFlowConfig>,
   sources: Record<ConfigKey, ConfigSource>,
   notes: string[],
   ctx: {
     patchDim: number | undefined;
     numPatches: number | undefined;
-    overrides: Partial<TarFlowConfigJson>;
-    meta: Partial<TarFlowConfigJson>;
+    overrides: Partial<TarFlowConfig>;
+    meta: Partial<TarFlowConfig>;
     file: FileNameConfig | undefined;
   },
 ): void {
@@ -345,7 +264,7 @@ function resolveGeometry(
     return;
   }
   const grid = isqrt(T);
-  if (grid === undefined) throw new CheckpointError(`config: num_patches ${T} (pos_embed rows) is not a square`);
+  if (grid === undefined) throw new ConfigError(`config: num_patches ${T} (pos_embed rows) is not a square`);
 
   const fromPatch = (p: number): { C: number; img: number } | undefined =>
     D % (p * p) === 0 ? { C: D / (p * p), img: grid * p } : undefined;
@@ -354,16 +273,16 @@ function resolveGeometry(
   let cSource: ConfigSource = 'shapes';
   if (explicit.patch_size) {
     [p, pSource] = explicit.patch_size;
-    if (!fromPatch(p)) throw new CheckpointError(`config: patch_size ${p} does not divide the patch dim ${D} into whole channels`);
+    if (!fromPatch(p)) throw new ConfigError(`config: patch_size ${p} does not divide the patch dim ${D} into whole channels`);
   } else if (explicit.in_channels) {
     const [C, source] = explicit.in_channels;
     p = D % C === 0 ? isqrt(D / C) : undefined;
-    if (p === undefined) throw new CheckpointError(`config: in_channels ${C} does not fit the patch dim ${D} (= in_channels * patch_size²)`);
+    if (p === undefined) throw new ConfigError(`config: in_channels ${C} does not fit the patch dim ${D} (= in_channels * patch_size²)`);
     cSource = source;
   } else if (explicit.img_size) {
     const [img, source] = explicit.img_size;
     if (img % grid !== 0 || !fromPatch(img / grid)) {
-      throw new CheckpointError(`config: img_size ${img} does not fit ${T} patches of dim ${D}`);
+      throw new ConfigError(`config: img_size ${img} does not fit ${T} patches of dim ${D}`);
     }
     p = img / grid;
     sources.img_size = source;
@@ -376,14 +295,24 @@ function resolveGeometry(
     }
   }
   if (p === undefined) {
-    const C = D % 3 === 0 && isqrt(D / 3) !== undefined ? 3 : isqrt(D) !== undefined ? 1 : undefined;
-    if (C === undefined) {
-      throw new CheckpointError(`config: cannot split the patch dim ${D} into in_channels * patch_size²; pass in_channels or patch_size`);
+    // Every way to write D = in_channels · patch_size²: one is taken as it is; of several, RGB or grey is
+    // assumed (with a note), and anything else needs a flag.
+    const splits: Array<{ C: number; p: number }> = [];
+    for (let q = 1; q * q <= D; q++) if (D % (q * q) === 0) splits.push({ C: D / (q * q), p: q });
+    const listed = splits.map((x) => `in_channels ${x.C} with patch_size ${x.p}`).join(', ');
+    if (splits.length === 1) {
+      p = splits[0].p;
+      notes.push(`in_channels and patch_size are not recorded; in_channels ${splits[0].C}, patch_size ${p} is the only split of the patch dim ${D}`);
+    } else {
+      const C = splits.find((x) => x.C === 3)?.C ?? splits.find((x) => x.C === 1)?.C;
+      if (C === undefined) {
+        throw new ConfigError(`config: the patch dim ${D} splits into in_channels * patch_size² in several ways (${listed}); pass in_channels or patch_size`);
+      }
+      p = isqrt(D / C)!;
+      cSource = 'default';
+      pSource = 'default';
+      notes.push(`in_channels and patch_size are not recorded; assumed in_channels ${C}, patch_size ${p} (patch dim ${D}; other splits: ${listed}); override if wrong`);
     }
-    p = isqrt(D / C)!;
-    cSource = 'default';
-    pSource = 'default';
-    notes.push(`in_channels and patch_size are not recorded; assumed in_channels ${C}, patch_size ${p} (patch dim ${D}); override if wrong`);
   }
   const { C, img } = fromPatch(p)!;
   for (const [k, v] of [
@@ -392,7 +321,7 @@ function resolveGeometry(
   ] as const) {
     const e = explicit[k];
     if (e && e[0] !== v) {
-      throw new CheckpointError(`config: ${k} ${e[0]} contradicts the weights (patch dim ${D}, ${T} patches, patch_size ${p} give ${k} ${v})`);
+      throw new ConfigError(`config: ${k} ${e[0]} contradicts the weights (patch dim ${D}, ${T} patches, patch_size ${p} give ${k} ${v})`);
     }
   }
   config.patch_size = p;

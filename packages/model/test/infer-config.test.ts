@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CheckpointError, configToJson, inferConfig, parseConfigFileName, type TarFlowConfigJson } from '../src/index.js';
+import { ConfigError, configJson, inferConfig, parseConfigFileName, type TarFlowConfig } from '../src/index.js';
 
 /** Tensor shapes of an ml-tarflow TarFlow state dict for a config. */
-function shapesFor(c: TarFlowConfigJson): Map<string, { shape: number[] }> {
+function shapesFor(c: TarFlowConfig): Map<string, { shape: number[] }> {
   const D = c.in_channels * c.patch_size ** 2;
   const T = (c.img_size / c.patch_size) ** 2;
   const C = c.channels;
@@ -26,7 +26,7 @@ function shapesFor(c: TarFlowConfigJson): Map<string, { shape: number[] }> {
   return m;
 }
 
-const AFHQ: TarFlowConfigJson = {
+const AFHQ: TarFlowConfig = {
   in_channels: 3,
   img_size: 256,
   patch_size: 8,
@@ -47,7 +47,7 @@ function expectError(fn: () => unknown, pattern: RegExp): void {
   } catch (e) {
     caught = e;
   }
-  expect(caught).toBeInstanceOf(CheckpointError);
+  expect(caught).toBeInstanceOf(ConfigError);
   expect((caught as Error).message).toMatch(pattern);
 }
 
@@ -104,10 +104,10 @@ describe('inferConfig', () => {
     expectError(() => inferConfig(shapes, { overrides: { patch_size: 5 } }), /patch_size 5 does not divide the patch dim 192/);
     expectError(() => inferConfig(shapes, { overrides: { in_channels: 3, img_size: 128 } }), /img_size 128 contradicts the weights/);
     expectError(() => inferConfig(shapes, { overrides: { head_dim: 100 } }), /channels 768 is not a multiple of head_dim 100/);
-    expectError(() => inferConfig(shapes, { overrides: { channels: -1 } }), /overrides: channels = -1 is not valid/);
+    expectError(() => inferConfig(shapes, { overrides: { channels: -1 } }), /overrides: 'channels' must be an integer >= 1, got -1/);
     expectError(
-      () => inferConfig(shapes, { overrides: { colour: 1 } as unknown as Partial<TarFlowConfigJson> }),
-      /unknown config key 'colour'/,
+      () => inferConfig(shapes, { overrides: { colour: 1 } as unknown as Partial<TarFlowConfig> }),
+      /overrides: unknown key "colour"/,
     );
   });
 
@@ -138,7 +138,7 @@ describe('inferConfig', () => {
   });
 
   it('serializes like Python json.dumps, in the fixtures key order', () => {
-    expect(configToJson(AFHQ)).toBe(
+    expect(configJson(AFHQ)).toBe(
       '{"in_channels": 3, "img_size": 256, "patch_size": 8, "channels": 768, "num_blocks": 8, "layers_per_block": 8, "num_classes": 3, "noise_std": 0.07, "head_dim": 64, "expansion": 4, "nvp": true}',
     );
   });
