@@ -13,8 +13,8 @@
 import { tf, type PatchSeq } from '@tarflow/tensor';
 import { disposeParams, type AffineParams, type CausalAffineMap } from './map.js';
 import { NonFiniteError, readScalar, solveBlockSteps, type BlockReport, type ReadSteps } from './solve.js';
-import type { SolveReport } from './report.js';
-import { formatNotation, formatStrategy, parseStrategy, StrategyError, validateStrategy, type InitialGuess, type JacobiStrategy, type Strategy } from './strategy.js';
+import { findUnconverged, type SolveReport } from './report.js';
+import { formatStrategy, validateJointStrategy, type JointStrategy } from './strategy.js';
 
 /**
  * A chain of causal affine maps inverted one after another (a flow's blocks in
@@ -39,202 +39,6 @@ export interface CausalChain {
   link(k: number, x: PatchSeq): PatchSeq;
   /** Stage k as a map, for the exact fallback of a diverging joint solve. */
   map(k: number): CausalAffineMap<unknown>;
-}
-
-/**
- * A calibrated initial iterate of the first stage (in its position order):
- * row r of `data` for label r, the last row for unlabelled (unconditional,
- * label −1) samples — a model without classes has one row — plus, where
- * `scale` is given, scale ⊙ z with z the stage's input (a per-position,
- * per-feature linear term: x ≈ row + scale · z).
- */
-export interface GuessTable {
-  rows: number;
-  tokens: number;
-  dim: number;
-  /** rows × tokens × dim values, row-major. */
-  data: number[];
-  /** tokens × dim values. */
-  scale?: number[];
-}
-
-/**
- * Joint Jacobi over all stages: at most `maxIterations` joint iterations,
- * stopping early once no stage's iterate moves by more than `tolerance`.
- */
-export interface JointStrategy {
-  kind: 'joint';
-  maxIterations: number;
-  tolerance?: number;
-  /**
-   * Initial iterate of the first stage: its input ('noise'), zeros, or the
-   * calibrated guess of `table` ('table'; a sampler needs the table then —
-   * @tarflow/metrics' classMeanGuess makes one). Later stages start from
-   * their input, which the first joint iterations then refine.
-   */
-  guess?: InitialGuess | 'table';
-  table?: GuessTable;
-}
-
-/** Validates a joint strategy (throws StrategyError naming the problem). */
-export function validateJointStrategy(s: unknown, where = 'joint strategy'): JointStrategy {
-  if (typeof s !== 'object' || s === null) throw new StrategyError(`${where}: expected an object, got ${JSON.stringify(s)}`);
-  const o = s as Record<string, unknown>;
-  if (o.kind !== 'joint') throw new StrategyError(`${where}: kind must be 'joint', got ${JSON.stringify(o.kind)}`);
-  if (typeof o.maxIterations !== 'number' || !Number.isInteger(o.maxIterations) || o.maxIterations < 1) {
-    throw new StrategyError(`${where}.maxIterations must be a positive integer, got ${JSON.stringify(o.maxIterations)}`);
-  }
-  const out: JointStrategy = { kind: 'joint', maxIterations: o.maxIterations };
-  if (o.tolerance !== undefined) {
-    if (typeof o.tolerance !== 'number' || !(o.tolerance >= 0) || !Number.isFinite(o.tolerance)) {
-      throw new StrategyError(`${where}.tolerance must be a finite number >= 0, got ${JSON.stringify(o.tolerance)}`);
-    }
-    out.tolerance = o.tolerance;
-  }
-  if (o.guess !== undefined) {
-    if (o.guess !== 'noise' && o.guess !== 'zeros' && o.guess !== 'table') {
-      throw new StrategyError(`${where}.guess must be 'noise', 'zeros' or 'table', got ${JSON.stringify(o.guess)}`);
-    }
-    out.guess = o.guess;
-  }
-  if (o.table !== undefined) out.table = validateGuessTable(o.table, `${where}.table`);
-  return out;
-}
-
-function validateGuessTable(t: unknown, where: string): GuessTable {
-  if (typeof t !== 'object' || t === null) throw new StrategyError(`${where}: expected an object`);
-  const o = t as Record<string, unknown>;
-  for (const k of ['rows', 'tokens', 'dim'] as const) {
-    if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || (o[k] as number) < 1) {
-      throw new StrategyError(`${where}.${k} must be a positive integer, got ${JSON.stringify(o[k])}`);
-    }
-  }
-  const rows = o.rows as number;
-  const tokens = o.tokens as number;
-  const dim = o.dim as number;
-  if (!Array.isArray(o.data) || o.data.length !== rows * tokens * dim || o.data.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
-    throw new StrategyError(`${where}.data must hold rows × tokens × dim = ${rows * tokens * dim} finite numbers`);
-  }
-  if (o.scale !== undefined && (!Array.isArray(o.scale) || o.scale.length !== tokens * dim || o.scale.some((v) => typeof v !== 'number' || !Number.isFinite(v)))) {
-    throw new StrategyError(`${where}.scale must hold tokens × dim = ${tokens * dim} finite numbers`);
-  }
-  return { rows, tokens, dim, data: o.data as number[], ...(o.scale !== undefined ? { scale: o.scale as number[] } : {}) };
-}
-
-/**
- * Formats a joint strategy as text parseSamplingStrategy reads back:
- * `joint:19`, `joint:19 (tol 0.01, table guess)`. A guess table's values are
- * not part of the text (a 'table' guess is recomputed where it is missing).
- */
-export function formatJointStrategy(s: JointStrategy): string {
-  const parts: string[] = [];
-  if (s.tolerance !== undefined) parts.push(`tol ${s.tolerance}`);
-  if (s.guess && s.guess !== 'noise') parts.push(`${s.guess} guess`);
-  return `joint:${s.maxIterations}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
-}
-
-/**
- * The guess a table gives a batch with first-stage input `z` [B, T, D]: row
- * `label` per sample (the last row for label −1 or no labels), plus
- * scale ⊙ z where the table has a scale. Returns [B, T, D].
- */
-export function guessFromTable(table: GuessTable, z: PatchSeq, labels?: tf.Tensor1D): PatchSeq {
-  const batch = z.shape[0];
-  return tf.tidy(() => {
-    const rows = tf.tensor3d(table.data, [table.rows, table.tokens, table.dim]);
-    const base =
-      !labels || table.rows === 1
-        ? tf.tile(tf.slice(rows, [table.rows - 1, 0, 0], [1, -1, -1]), [batch, 1, 1])
-        : tf.gather(rows, tf.where(tf.less(labels, 0), tf.fill([batch], table.rows - 1, 'int32'), tf.minimum(labels, tf.scalar(table.rows - 2, 'int32'))));
-    if (!table.scale) return base as PatchSeq;
-    return tf.add(base, tf.mul(tf.tensor2d(table.scale, [table.tokens, table.dim]), z)) as PatchSeq;
-  });
-}
-
-/** What a sampler accepts: one strategy per block, or one joint solve of all blocks. */
-export type SamplingStrategy = Strategy | JointStrategy;
-
-export function isJointStrategy(s: SamplingStrategy): s is JointStrategy {
-  return !Array.isArray(s) && (s as JointStrategy).kind === 'joint';
-}
-
-/** Validates either kind of sampling strategy against the number of blocks. */
-export function validateSamplingStrategy(s: unknown, numBlocks: number): SamplingStrategy {
-  if (!Array.isArray(s) && typeof s === 'object' && s !== null && (s as { kind?: unknown }).kind === 'joint') return validateJointStrategy(s);
-  return validateStrategy(s, numBlocks);
-}
-
-/** Formats either kind of sampling strategy. */
-export function formatSamplingStrategy(s: SamplingStrategy): string {
-  return isJointStrategy(s) ? formatJointStrategy(s) : formatStrategy(s);
-}
-
-/**
- * A short name for a whole sampling strategy (what the CLI and the benchmarks
- * print): 'sequential', the [Stack-GS-J-Else]
- * notation where it fits, else one token per block in sampling order —
- * `seq`, `J14` (Jacobi, at most 14 iterations), `GS4×12` (4 modules, at most
- * 12 iterations each), `z` for the zeros guess — with the tolerance when all
- * blocks share it.
- */
-export function compactStrategy(strategy: SamplingStrategy): string {
-  if (isJointStrategy(strategy)) return formatSamplingStrategy(strategy);
-  if (strategy.every((b) => b.kind === 'sequential')) return 'sequential';
-  const tols = new Set(strategy.map((b) => (b.kind === 'jacobi' ? b.tolerance : undefined)).filter((t) => t !== undefined));
-  const tolText = tols.size === 1 ? `, tol ${shortNumber([...tols][0]!)}` : '';
-  const notation = formatNotation(strategy);
-  if (notation) return `${notation}${tolText}`;
-  const blocks = strategy.map((b) => {
-    if (b.kind === 'sequential') return 'seq';
-    const core = b.modules === 1 ? `J${b.maxIterations}` : `GS${b.modules}×${b.maxIterations}`;
-    const tol = tols.size > 1 && b.tolerance !== undefined ? `@${shortNumber(b.tolerance)}` : '';
-    return `${core}${b.guess === 'zeros' ? 'z' : ''}${tol}`;
-  });
-  if (blocks.every((b) => b === blocks[0])) return `${blocks[0]} on every block${tolText}`;
-  return `${blocks.join(' ')}${tolText}`;
-}
-
-/** One significant digit: 0.05, 0.3, 1, 1e-4. */
-function shortNumber(x: number): string {
-  if (x === 0) return '0';
-  return Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? x.toPrecision(1) : x.toExponential(0);
-}
-
-/**
- * parseStrategy, plus the joint solve: `joint:N` (at most N joint iterations)
- * or a JSON object `{"kind":"joint", …}`. `extra` fills in tolerance/guess.
- */
-export function parseSamplingStrategy(
-  text: string,
-  numBlocks: number,
-  tokens: number,
-  extra: Partial<Pick<JacobiStrategy, 'tolerance' | 'guess'>> = {},
-): SamplingStrategy {
-  const t = text.trim();
-  const m = /^joint(?::\s*([^\s(]+))?\s*(?:\((.*)\))?$/.exec(t);
-  if (m) {
-    const n = m[1] === undefined ? numBlocks * Math.max(1, tokens - 1) : Number(m[1]);
-    if (!Number.isInteger(n) || n < 1) throw new StrategyError(`strategy ${JSON.stringify(text)}: joint:N needs a positive integer N of joint iterations`);
-    const options: Record<string, unknown> = {};
-    for (const part of (m[2] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-      const tol = /^tol\s+(\S+)$/.exec(part);
-      const guess = /^(\S+)\s+guess$/.exec(part);
-      if (tol) options.tolerance = Number(tol[1]);
-      else if (guess) options.guess = guess[1];
-      else throw new StrategyError(`strategy ${JSON.stringify(text)}: unknown joint option ${JSON.stringify(part)} (expected 'tol <eps>' or '<noise|zeros|table> guess')`);
-    }
-    return validateJointStrategy({ kind: 'joint', maxIterations: n, ...extra, ...options });
-  }
-  if (t.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(t);
-    } catch (e) {
-      throw new StrategyError(`cannot parse strategy ${JSON.stringify(text)}: ${(e as Error).message}`);
-    }
-    return validateJointStrategy({ ...extra, ...(parsed as object) });
-  }
-  return parseStrategy(t, numBlocks, tokens, extra);
 }
 
 /** A chain whose stages are evaluated one after another (for any maps). */
@@ -410,8 +214,9 @@ export function* solveChainSteps(
       depth: iterations + extraDepth,
       sequentialDepth: L * Math.max(0, T - 1),
       fallbacks: reports.reduce((a, r) => a + r.fallbacks, 0),
+      unconverged: findUnconverged(reports, { iterations }),
       wallMs,
-      strategy: formatJointStrategy(s),
+      strategy: formatStrategy(s),
       joint: { iterations },
     },
   };

@@ -50,22 +50,42 @@ export function disposeParams(p: AffineParams): void {
   p.shift.dispose();
 }
 
-/** Guidance settings for classifier-free guidance over two branches of one map. */
+/**
+ * Classifier-free guidance (the TarFlow reference's sampling guidance): a
+ * conditional and an unconditional evaluation of the same map combined as
+ *
+ *     p = p_c + w_t · (p_c − p_u),   w_t = w · (t + 1) / (T − 1) when annealed, else w
+ *
+ * on the log-scale α, the shift γ or both, at output row t (producing position t + 1).
+ */
 export interface GuidanceOptions {
   /** Guidance scale w; 0 disables guidance. */
   scale: number;
-  /** Which affine parameter is guided: the log-scale (α), the shift (γ) or both. */
+  /** Which affine parameter is guided: the log-scale (α), the shift (γ) or both (the reference's 'a', 'b', 'ab'). */
   on?: 'alpha' | 'gamma' | 'both';
   /** Anneal the scale linearly along the sequence: w · (t + 1) / (T − 1) at output row t. */
   annealed?: boolean;
+  /**
+   * Attention temperature of the unconditional branch, used by maps that have
+   * an attention temperature (a TarFlow block); guideParams and guidedMap do
+   * not read it.
+   */
+  attnTemp?: number;
+}
+
+function guidanceTarget(options: GuidanceOptions): 'alpha' | 'gamma' | 'both' {
+  const on = options.on ?? 'both';
+  if (on !== 'alpha' && on !== 'gamma' && on !== 'both') throw new Error(`guidance: unknown target ${JSON.stringify(on)} (expected 'alpha', 'gamma' or 'both')`);
+  return on;
 }
 
 /**
- * Classifier-free guidance of one span of rows starting at `start`:
- * p = p_c + w · (p_c − p_u) on the guided parameter(s). Returns new tensors.
+ * Classifier-free guidance of one span of rows starting at `start` (see
+ * GuidanceOptions for the formula), from the conditional parameters `c` and
+ * the unconditional ones `u` of the same rows. Returns new tensors.
  */
 export function guideParams(c: AffineParams, u: AffineParams, options: GuidanceOptions, tokens: number, start: number): AffineParams {
-  const on = options.on ?? 'both';
+  const on = guidanceTarget(options);
   return tf.tidy(() => {
     const n = c.shift.shape[1];
     let w: tf.Tensor = tf.scalar(options.scale);
@@ -83,10 +103,11 @@ export function guideParams(c: AffineParams, u: AffineParams, options: GuidanceO
 }
 
 /**
- * Classifier-free guidance as a map: evaluates a conditional and an
- * unconditional branch (each with its own cache) and combines them as
- * p = p_c + w · (p_c − p_u). The result is again a CausalAffineMap, so every
- * solver supports guidance without knowing about it.
+ * Classifier-free guidance of two maps of one's own: evaluates a conditional
+ * and an unconditional map (each with its own cache) and combines them with
+ * guideParams. The result is again a CausalAffineMap, so every solver
+ * supports guidance without knowing about it. (A TarFlow block guides inside
+ * one batched evaluation instead, with the same guideParams.)
  */
 export function guidedMap<CC, CU>(
   cond: CausalAffineMap<CC>,
@@ -98,8 +119,7 @@ export function guidedMap<CC, CU>(
       `guidedMap: branches disagree on shape: [${cond.tokens}, ${cond.dim}] vs [${uncond.tokens}, ${uncond.dim}]`,
     );
   }
-  const on = options.on ?? 'both';
-  if (!['alpha', 'gamma', 'both'].includes(on)) throw new Error(`guidedMap: unknown guidance target '${on}'`);
+  guidanceTarget(options);
   const T = cond.tokens;
   return {
     tokens: T,

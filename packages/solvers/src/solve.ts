@@ -261,6 +261,9 @@ function initialGuess(z: PatchSeq, guess: InitialGuess): PatchSeq {
  * Inverts one causal affine map: finds x with x[0] = z[0] and
  * x[t] = exp(logScale(x)[t−1]) · z[t] + shift(x)[t−1]. `z` is [B, T, D] in the
  * map's own position order. The caller owns `z`; the result is new.
+ *
+ * A convenience for runSync(solveBlockSteps(…)); for asynchronous reads use
+ * runAsync(solveBlockSteps(…)).
  */
 export function solveBlock<C>(
   map: CausalAffineMap<C>,
@@ -271,17 +274,7 @@ export function solveBlock<C>(
   return runSync(solveBlockSteps(map, z, strategy, options));
 }
 
-/** solveBlock with asynchronous device reads. */
-export function solveBlockAsync<C>(
-  map: CausalAffineMap<C>,
-  z: PatchSeq,
-  strategy: BlockStrategy,
-  options: SolveOptions = {},
-): Promise<{ x: PatchSeq; report: BlockReport }> {
-  return runAsync(solveBlockSteps(map, z, strategy, options));
-}
-
-/** The steps of solveBlock, yielding each scalar it reads (see runSync / runAsync). */
+/** The steps of solving one block, yielding each scalar it reads: drive them with runSync or runAsync. */
 export function* solveBlockSteps<C>(
   map: CausalAffineMap<C>,
   z: PatchSeq,

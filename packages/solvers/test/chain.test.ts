@@ -3,15 +3,14 @@ import { tf, maxAbsDiff, type PatchSeq } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import {
   chainFromMaps,
-  compactStrategy,
-  formatSamplingStrategy,
+  formatStrategy,
   guessFromTable,
-  parseSamplingStrategy,
+  parseStrategy,
   solveBlock,
   solveChainSteps,
   runSync,
   StrategyError,
-  validateSamplingStrategy,
+  validateGuessTable,
   type CausalAffineMap,
   type JointStrategy,
 } from '../src/index.js';
@@ -98,7 +97,7 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
     const scaled = guessFromTable({ ...table, scale: new Array(T * D).fill(2) }, z, labels);
     expect(maxAbsDiff(scaled, tf.add(g, tf.mul(z, 2)))).toBeLessThan(1e-6);
     scaled.dispose();
-    const s: JointStrategy = { kind: 'joint', maxIterations: 3 * (T - 1), guess: 'table', table };
+    const s: JointStrategy = { kind: 'joint', maxIterations: 3 * (T - 1), guess: 'table' };
     const r = runSync(solveChainSteps(chain, z, s, { guess: g }));
     expect(maxAbsDiff(r.x, exact)).toBeLessThan(1e-5);
     expect(() => runSync(solveChainSteps(chain, z, s))).toThrow(/needs options.guess/);
@@ -135,28 +134,31 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
   });
 
   it('parses, validates and formats joint strategies', () => {
-    expect(parseSamplingStrategy('joint:19', 4, 49)).toEqual({ kind: 'joint', maxIterations: 19 });
-    expect(parseSamplingStrategy('joint', 4, 49, { tolerance: 1e-3 })).toEqual({ kind: 'joint', maxIterations: 192, tolerance: 1e-3 });
-    expect(parseSamplingStrategy('{"kind":"joint","maxIterations":5,"guess":"zeros"}', 4, 49)).toEqual({ kind: 'joint', maxIterations: 5, guess: 'zeros' });
-    expect(Array.isArray(parseSamplingStrategy('sequential', 2, 49))).toBe(true);
-    expect(() => parseSamplingStrategy('joint:0', 4, 49)).toThrow(StrategyError);
-    expect(() => parseSamplingStrategy('joint:x', 4, 49)).toThrow(/positive integer/);
-    expect(() => validateSamplingStrategy({ kind: 'joint', maxIterations: 3, guess: 'table', table: { rows: 1, tokens: 2, dim: 2, data: [1] } }, 4)).toThrow(/4 finite numbers/);
-    const text = formatSamplingStrategy({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'zeros' });
+    expect(parseStrategy('joint:19', 4, 49)).toEqual({ kind: 'joint', maxIterations: 19 });
+    expect(parseStrategy('joint', 4, 49, { tolerance: 1e-3 })).toEqual({ kind: 'joint', maxIterations: 192, tolerance: 1e-3 });
+    expect(parseStrategy('{"kind":"joint","maxIterations":5,"guess":"zeros"}', 4, 49)).toEqual({ kind: 'joint', maxIterations: 5, guess: 'zeros' });
+    expect(Array.isArray(parseStrategy('sequential', 2, 49))).toBe(true);
+    expect(() => parseStrategy('joint:0', 4, 49)).toThrow(StrategyError);
+    expect(() => parseStrategy('joint:x', 4, 49)).toThrow(/positive integer/);
+    expect(() => validateGuessTable({ rows: 1, tokens: 2, dim: 2, data: [1] })).toThrow(/4 finite numbers/);
+    const text = formatStrategy({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'zeros' });
     expect(text).toBe('joint:19 (tol 0.01, zeros guess)');
-    expect(parseSamplingStrategy(text, 4, 49)).toEqual({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'zeros' });
-    expect(formatSamplingStrategy({ kind: 'joint', maxIterations: 7 })).toBe('joint:7');
-    expect(() => parseSamplingStrategy('joint:7 (fast)', 4, 49)).toThrow(/unknown joint option "fast"/);
-    expect(parseSamplingStrategy('joint:7 (table guess)', 4, 49)).toEqual({ kind: 'joint', maxIterations: 7, guess: 'table' });
+    expect(parseStrategy(text, 4, 49)).toEqual({ kind: 'joint', maxIterations: 19, tolerance: 0.01, guess: 'zeros' });
+    expect(formatStrategy({ kind: 'joint', maxIterations: 7 })).toBe('joint:7');
+    expect(() => parseStrategy('joint:7 (fast)', 4, 49)).toThrow(/unknown option "fast"/);
+    expect(parseStrategy('joint:7 (table guess)', 4, 49)).toEqual({ kind: 'joint', maxIterations: 7, guess: 'table' });
   });
 
   it('names strategies compactly: sequential, notation, one token per block, joint text', () => {
+    const compact = (s: Parameters<typeof formatStrategy>[0]) => formatStrategy(s, { compact: true });
     const J = (n: number, extra: object = {}) => ({ kind: 'jacobi' as const, modules: 1, maxIterations: n, ...extra });
-    expect(compactStrategy([{ kind: 'sequential' }, { kind: 'sequential' }])).toBe('sequential');
-    expect(compactStrategy([{ kind: 'sequential' }, J(2, { tolerance: 1 }), J(2, { tolerance: 1 }), J(2, { tolerance: 1 })])).toBe('seq J2 J2 J2, tol 1');
-    expect(compactStrategy([J(22, { tolerance: 0.1, guess: 'zeros' }), J(3, { tolerance: 1e-4 })])).toBe('J22z@0.1 J3@1e-4');
-    expect(compactStrategy([J(8), J(8), J(8)])).toBe('J8 on every block');
-    expect(compactStrategy([{ kind: 'jacobi', modules: 4, maxIterations: 12 }, { kind: 'sequential' }])).toBe('GS4×12 seq');
-    expect(compactStrategy({ kind: 'joint', maxIterations: 19, guess: 'table' })).toBe('joint:19 (table guess)');
+    expect(compact([{ kind: 'sequential' }, { kind: 'sequential' }])).toBe('sequential');
+    expect(compact([{ kind: 'sequential' }, J(2, { tolerance: 1 }), J(2, { tolerance: 1 }), J(2, { tolerance: 1 })])).toBe('seq J2 J2 J2, tol 1');
+    expect(compact([J(22, { tolerance: 0.1, guess: 'zeros' }), J(3, { tolerance: 1e-4 })])).toBe('J22z@0.1 J3@1e-4');
+    expect(compact([J(8), J(8), J(8)])).toBe('J8 on every block');
+    expect(compact([{ kind: 'jacobi', modules: 4, maxIterations: 12 }, { kind: 'sequential' }])).toBe('GS4×12 seq');
+    expect(compact([{ kind: 'jacobi', modules: 4, maxIterations: 12, tolerance: 1e-4 }, J(10, { tolerance: 1e-4 })])).toBe('[0-4-12-10], tol 1e-4');
+    expect(compact([{ kind: 'sequential' }, { kind: 'jacobi', modules: 2, maxIterations: 9, guess: 'zeros', tolerance: 0.01 }, J(5, { tolerance: 0.03 })])).toBe('seq GS2×9z@0.01 J5@0.03');
+    expect(compact({ kind: 'joint', maxIterations: 19, guess: 'table' })).toBe('joint:19 (table guess)');
   });
 });

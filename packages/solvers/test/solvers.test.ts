@@ -3,15 +3,18 @@ import fc from 'fast-check';
 import { tf, maxAbsDiff, type PatchSeq } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import {
+  describeBlockStrategy,
+  describeStrategy,
   formatStrategy,
   guidedMap,
   moduleBounds,
-  parseNotation,
   parseStrategy,
+  sequentialStrategy,
   solveBlock,
   StrategyError,
   type BlockStrategy,
   type CausalAffineMap,
+  type Strategy,
 } from '../src/index.js';
 import { causalMlp } from './causal-mlp.js';
 
@@ -156,26 +159,98 @@ describe(`solvers on a non-TarFlow causal map (${backend})`, () => {
 });
 
 describe('strategies', () => {
+  const blocks = (text: string, n = 8, T = 49) => parseStrategy(text, n, T) as Strategy;
+
   it('parses and prints the [Stack-GS-J-Else] notation', () => {
-    const s = parseNotation('[0/6-8-32-20]', 8);
+    const s = blocks('[0/6-8-32-20]');
     expect(s[0]).toEqual({ kind: 'jacobi', modules: 8, maxIterations: 32 });
     expect(s[6]).toEqual({ kind: 'jacobi', modules: 8, maxIterations: 32 });
     expect(s[3]).toEqual({ kind: 'jacobi', modules: 1, maxIterations: 20 });
     expect(formatStrategy(s)).toBe('[0/6-8-32-20]');
-    expect(formatStrategy(parseNotation('[6-8-32-10]', 8))).toBe('[6-8-32-10]');
+    expect(formatStrategy(blocks('[6-8-32-10]'))).toBe('[6-8-32-10]');
     const mixed = parseStrategy('[{"kind":"sequential"},{"kind":"jacobi","modules":2,"maxIterations":3}]', 2, 16);
     expect(formatStrategy(mixed)).toBe(JSON.stringify(mixed));
-    expect(parseStrategy('sequential', 3, 16)).toHaveLength(3);
-    expect(parseStrategy('jacobi', 2, 16, { tolerance: 1e-3 })[1]).toEqual({ kind: 'jacobi', modules: 1, maxIterations: 15, tolerance: 1e-3 });
+    expect(parseStrategy('sequential', 3, 16)).toEqual(sequentialStrategy(3));
+    expect((parseStrategy('jacobi', 2, 16, { tolerance: 1e-3 }) as Strategy)[1]).toEqual({ kind: 'jacobi', modules: 1, maxIterations: 15, tolerance: 1e-3 });
+  });
+
+  it('reads back every text it prints, options included', () => {
+    const texts = ['sequential', '[0/6-8-32-20]', '[1-4-12-6] (tol 1e-4)', '[0-2-3-4] (tol 0.05, zeros guess)', 'jacobi:8', 'jacobi:48 (tol 1e-4)', 'joint:19', 'joint:19 (tol 0.01, table guess)'];
+    for (const text of texts) {
+      const s = parseStrategy(text, 8, 49);
+      expect(formatStrategy(s)).toBe(text);
+      expect(parseStrategy(formatStrategy(s), 8, 49)).toEqual(s);
+    }
+    expect(blocks('[1-4-12-6] (tol 1e-4)', 4)[1]).toEqual({ kind: 'jacobi', modules: 4, maxIterations: 12, tolerance: 1e-4 });
+    // Text options win over the defaults; the defaults fill in the rest.
+    expect(blocks('jacobi:5 (zeros guess)', 1, 16)[0]).toEqual({ kind: 'jacobi', modules: 1, maxIterations: 5, guess: 'zeros' });
+    expect((parseStrategy('jacobi:5 (tol 0.1)', 1, 16, { tolerance: 1, guess: 'zeros' }) as Strategy)[0]).toEqual({ kind: 'jacobi', modules: 1, maxIterations: 5, tolerance: 0.1, guess: 'zeros' });
+    // Per-block differences print as JSON, which reads back too.
+    const mixed: Strategy = [{ kind: 'sequential' }, { kind: 'jacobi', modules: 2, maxIterations: 3, tolerance: 0.5 }, { kind: 'jacobi', modules: 1, maxIterations: 3 }];
+    expect(parseStrategy(formatStrategy(mixed), 3, 16)).toEqual(mixed);
   });
 
   it('rejects bad strategies with a message naming the problem', () => {
-    expect(() => parseNotation('[9-8-32-10]', 8)).toThrow(/block 9 does not exist/);
+    expect(() => parseStrategy('[9-8-32-10]', 8, 16)).toThrow(/block 9 does not exist/);
     expect(() => parseStrategy('[6-8-32]', 8, 16)).toThrow(StrategyError);
     expect(() => parseStrategy('fast please', 8, 16)).toThrow(/cannot parse strategy/);
     expect(() => parseStrategy('[{"kind":"magic"}]', 1, 16)).toThrow(/unknown kind "magic"/);
     expect(() => parseStrategy('[{"kind":"jacobi","maxIterations":0}]', 1, 16)).toThrow(/maxIterations must be a positive integer/);
     expect(() => parseStrategy('[{"kind":"sequential"}]', 2, 16)).toThrow(/1 block entries but the model has 2 blocks/);
+    expect(() => parseStrategy('[0-2-3-4] (table guess)', 2, 16)).toThrow(/joint solve only/);
+    expect(() => parseStrategy('jacobi:4 (tol -1)', 2, 16)).toThrow(/tolerance must be a decimal number >= 0/);
+  });
+
+  it('rejects input that is not text, and impossible model sizes', () => {
+    for (const bad of [null, undefined, 42, {}, ['sequential']]) {
+      expect(() => parseStrategy(bad, 4, 49)).toThrow(StrategyError);
+    }
+    expect(() => parseStrategy(null, 4, 49)).toThrow(/must be text .* got null/);
+    for (const n of [NaN, -1, 0, 2.5, Infinity]) {
+      expect(() => parseStrategy('sequential', n, 49)).toThrow(/number of blocks must be a positive integer/);
+    }
+    for (const T of [0, NaN, -3, 1.5]) {
+      expect(() => parseStrategy('sequential', 4, T)).toThrow(/number of tokens must be a positive integer/);
+    }
+    expect(() => parseStrategy('   ', 4, 49)).toThrow(/must not be empty/);
+  });
+
+  it('rejects more GS modules than a block has positions, naming the limit', () => {
+    expect(() => parseStrategy('[0-100-12-10]', 4, 49)).toThrow(/GS = 100 modules, but a block has only T − 1 = 48 positions to split \(at most 48 modules\)/);
+    expect(() => parseStrategy('[0-1000-12-10]', 4, 49)).toThrow(StrategyError);
+    expect(() => parseStrategy('[{"kind":"jacobi","modules":49,"maxIterations":3}]', 1, 49)).toThrow(/strategy\[0\]\.modules is 49, above the limit of 48/);
+    expect(blocks('[0-48-1-1]', 4)[0]).toEqual({ kind: 'jacobi', modules: 48, maxIterations: 1 });
+  });
+
+  it('rejects iteration counts beyond the limit or not in decimal digits', () => {
+    expect(() => parseStrategy('[0-4-99999999999999999999-10]', 4, 49)).toThrow(/above the limit of 1000000/);
+    expect(() => parseStrategy('[0-4-12-1000001]', 4, 49)).toThrow(/Else .* above the limit of 1000000/);
+    expect(() => parseStrategy('jacobi:99999999999999999999', 4, 49)).toThrow(/above the limit of 1000000/);
+    expect(() => parseStrategy('joint:1e3', 4, 49)).toThrow(/decimal digits/);
+    expect(() => parseStrategy('joint:0x10', 4, 49)).toThrow(/joint:N must be a positive integer in decimal digits, got "0x10"/);
+    expect(() => parseStrategy('joint:-3', 4, 49)).toThrow(StrategyError);
+    expect(() => parseStrategy('[{"kind":"jacobi","maxIterations":1e7}]', 1, 49)).toThrow(/maxIterations is 10000000, above the limit/);
+    expect(() => parseStrategy('{"kind":"joint","maxIterations":1e300}', 1, 49)).toThrow(/above the limit/);
+  });
+
+  it('rejects JSON with null or unknown fields, naming the field and the allowed ones', () => {
+    expect(() => parseStrategy('[{"kind":"jacobi","modules":null,"maxIterations":3}]', 1, 16)).toThrow(/strategy\[0\]\.modules must be a positive integer, got null/);
+    expect(() => parseStrategy('[{"kind":"jacobi","maxIteration":3}]', 1, 16)).toThrow(
+      /unknown field "maxIteration" for kind 'jacobi'; allowed: kind, modules, maxIterations, tolerance, guess/,
+    );
+    expect(() => parseStrategy('[{"kind":"sequential","modules":2}]', 1, 16)).toThrow(/unknown field "modules" for kind 'sequential'; allowed: kind/);
+    expect(() => parseStrategy('{"kind":"joint","maxIterations":3,"table":{}}', 1, 16)).toThrow(/unknown field "table".*passed beside the strategy/);
+    expect(() => parseStrategy('{"kind":"joint","maxIterations":3,"tolerance":null}', 1, 16)).toThrow(/tolerance must be a finite number/);
+  });
+
+  it('describes strategies in words, one way for every front end', () => {
+    expect(describeBlockStrategy({ kind: 'sequential' })).toBe('sequential');
+    expect(describeBlockStrategy({ kind: 'jacobi', modules: 1, maxIterations: 12, tolerance: 1e-4 })).toBe('Jacobi ≤ 12 it, tol 1e-4');
+    expect(describeBlockStrategy({ kind: 'jacobi', modules: 4, maxIterations: 8, guess: 'zeros' })).toBe('GS-Jacobi G=4, ≤ 8 it/module, zeros guess');
+    expect(describeStrategy(sequentialStrategy(4))).toBe('sequential');
+    expect(describeStrategy(blocks('jacobi:8', 4))).toBe('Jacobi ≤ 8 it, on every block');
+    expect(describeStrategy(blocks('[0-4-12-6] (tol 1e-4)', 4))).toBe('[0-4-12-6], tol 1e-4');
+    expect(describeStrategy({ kind: 'joint', maxIterations: 19, guess: 'table' })).toBe('all blocks jointly, ≤ 19 joint it, table guess');
   });
 
   it('module bounds follow the reference and cover every position when T is not divisible by G', () => {
