@@ -1,3 +1,5 @@
 import { tarflowVitest } from '@tarflow/vitest-config';
 
-export default tarflowVitest();
+// tfjs-core's deep dist/ modules (gradients, chained ops) are ES modules Node
+// cannot load as they are: the tests, like the build, let Vite transform them.
+export default tarflowVitest({ server: { deps: { inline: [/@tensorflow\/tfjs-core\/dist\//] } } });

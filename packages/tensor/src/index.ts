@@ -2,14 +2,28 @@
  * @tarflow/tensor — the typed tensor vocabulary every TarFlow package shares.
  *
  * All packages import tfjs through this module so that one tfjs-core instance
- * (and one backend registry) serves the whole process.
+ * (and one backend registry) serves the whole process. `tf` is tfjs-core (a
+ * peer dependency: the program's own copy), not the `@tensorflow/tfjs`
+ * umbrella — TarFlow needs no layers, converter or data. The plain-JavaScript
+ * cpu backend is registered here so that every tfjs call has a backend;
+ * ensureBackend() sets up a faster one when the program chose none.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+// What the umbrella package adds to tfjs-core and TarFlow uses: gradients
+// (training, the score-based denoising step) and chained ops (x.slice(…)).
+// These are ES modules inside tfjs-core's dist that Node cannot load as they
+// are, so the build bundles them (see @tarflow/tsup-config).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+import '@tensorflow/tfjs-backend-cpu';
 
 export { tf };
+export { ensureBackend, ensureBackendSync, backendChosen } from './default-backend.js';
 export { patchWasmMatMul, SPLIT_MIN_MACS } from './wasm-kernels.js';
 export { mulberry32, deriveSeed, permutation, shuffleInPlace, randomInt, seededLabels, type Rng } from './random.js';
 export { seededNoise } from './draws.js';
+export { assertFiniteImages, describeIndex, ValueError, type CheckedValues, type ValueCheckOptions } from './checks.js';
+export { fnv1a, fnv1a32, FNV1A_OFFSET } from './hash.js';
 
 /** A batch of patch sequences: [batch, tokens, patchDim]. */
 export type PatchSeq = tf.Tensor3D;

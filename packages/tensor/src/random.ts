@@ -6,6 +6,7 @@
  * No tfjs here (the `@tarflow/tensor/random` entry): pages can draw labels
  * without loading tfjs.
  */
+import { ValueError } from './checks.js';
 
 /** A function returning uniform floats in [0, 1). */
 export type Rng = () => number;
@@ -80,5 +81,8 @@ function fmix32(h: number): number {
 
 /** A uniformly random class in [0, numClasses) for each index, from deriveSeed(seed, i, 1) (subset-stable like `seededNoise`). */
 export function seededLabels(seed: number, indices: readonly number[], numClasses: number): Int32Array {
+  if (!Number.isSafeInteger(numClasses) || numClasses < 1) {
+    throw new ValueError(`seededLabels: the number of classes must be an integer >= 1, got ${String(numClasses)}`);
+  }
   return Int32Array.from(indices, (i) => Math.floor(mulberry32(deriveSeed(seed, i, 1))() * numClasses));
 }

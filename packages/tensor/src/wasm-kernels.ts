@@ -3,7 +3,7 @@
  * backend is activated (Node and browsers). It needs no import of the wasm
  * backend: it works on whatever kernels are registered.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * tfjs-backend-wasm 4.22 multiplies transposed operands (`matMul(a, b,

@@ -22,9 +22,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, f32Tensor, parseSafetensors, serializeSafetensors, toFloat32, type RawTensor } from '@tarflow/checkpoint';
 import { writeFileAtomic } from '@tarflow/checkpoint/node';
+import { fnv1a32 } from '@tarflow/tensor/hash';
 import { loadModel, saveModel, stateDict, type TarFlow } from '@tarflow/model';
 import type { AdamW, AdamWState } from './adamw.js';
-import { fnv1a32 } from './hash.js';
 
 /** What a training run records about itself in each checkpoint (metadata `train_state`). */
 export interface TrainState {

@@ -1,12 +1,12 @@
 /**
- * Training of the MNIST classifier of `@tarflow/metrics` (the judge of
+ * Training of the MNIST classifier of `@tarflow/classifier` (the judge of
  * sample accuracy and the feature extractor of the Fréchet distance): cross
  * entropy, AdamW, cosine schedule, random-shift augmentation, deterministic
  * by seed.
  */
 import { tf } from '@tarflow/tensor';
 import { batches, deriveSeed, loadDataset, mulberry32, numBatches, type DatasetSpec, type ImageDataset } from '@tarflow/data';
-import { DEFAULT_CLASSIFIER_CONFIG, MnistClassifier, type ClassifierConfig } from '@tarflow/metrics';
+import { DEFAULT_CLASSIFIER_CONFIG, MnistClassifier, type ClassifierConfig } from '@tarflow/classifier';
 import { AdamW } from './adamw.js';
 import { cosineLr } from './schedule.js';
 import { TrainingError } from './tarflow.js';

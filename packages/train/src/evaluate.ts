@@ -5,8 +5,8 @@
  * recognises the requested class.
  */
 import { tf, type ImageBatch } from '@tarflow/tensor';
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
-import type { MnistClassifier } from '@tarflow/metrics';
+import { cycleLabels, type GuidanceSettings, type TarFlow } from '@tarflow/model';
+import type { MnistClassifier } from '@tarflow/classifier';
 import { gridPng } from '@tarflow/data';
 
 export interface SampleAccuracyOptions {
@@ -48,7 +48,7 @@ export function sampleAccuracy(model: TarFlow, classifier: MnistClassifier, opti
   const denoise = options.denoise ?? true;
   const { in_channels: C, img_size: S } = model.config;
   const n = perClass * K;
-  const labels = new Int32Array(n).map((_, i) => i % K);
+  const labels = cycleLabels(n, K);
   const images = new Float32Array(n * C * S * S);
   const seed = options.seed ?? 0;
   const t0 = performance.now();

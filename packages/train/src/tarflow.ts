@@ -15,7 +15,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf, type ImageBatch } from '@tarflow/tensor';
-import { TarFlow, validateConfig, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
+import { TarFlow, cycleLabels, validateConfig, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
 import {
   batches,
   deriveSeed,
@@ -179,10 +179,7 @@ export function prepareDataset(dataset: DatasetSpec | ImageDataset, options: Loa
 
 /** Labels of a grid: each class once per row (or -1 everywhere for unconditional models). */
 function gridLabels(numClasses: number, perClass: number): Int32Array {
-  const k = numClasses > 0 ? numClasses : 10;
-  const out = new Int32Array(k * perClass);
-  for (let i = 0; i < out.length; i++) out[i] = numClasses > 0 ? i % k : -1;
-  return out;
+  return numClasses > 0 ? cycleLabels(numClasses * perClass, numClasses) : new Int32Array(10 * perClass).fill(-1);
 }
 
 /**

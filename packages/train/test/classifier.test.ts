@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '@tarflow/backends';
 import { loadDataset } from '@tarflow/data';
-import { loadClassifier, saveClassifier } from '@tarflow/metrics';
-import { initBackend, randomShift, trainClassifier } from '../src/index.js';
+import { loadClassifier, saveClassifier } from '@tarflow/classifier';
+import { randomShift, trainClassifier } from '../src/index.js';
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await selectBackend('wasm');
 });
 
 describe('randomShift', () => {

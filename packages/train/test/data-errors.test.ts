@@ -1,13 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '@tarflow/backends';
 import { DatasetError, encodePng, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '@tarflow/data';
-import { initBackend, trainTarFlow, type TrainTarFlowOptions } from '../src/index.js';
+import { trainTarFlow, type TrainTarFlowOptions } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const tmp = tempDir('tarflow-train-data-');
 beforeAll(async () => {
-  await initBackend('wasm');
+  await selectBackend('wasm');
 });
 afterAll(() => tmp.remove());
 

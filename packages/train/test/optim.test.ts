@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '@tarflow/backends';
 import { tf } from '@tarflow/tensor';
-import { AdamW, clipByGlobalNorm, cosineLr, initBackend, bitsPerDim } from '../src/index.js';
+import { AdamW, clipByGlobalNorm, cosineLr, bitsPerDim } from '../src/index.js';
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await selectBackend('wasm');
 });
 
 describe('AdamW', () => {

@@ -1,12 +1,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '@tarflow/backends';
 import { tf } from '@tarflow/tensor';
 import { loadModel, stateDict, type TarFlow } from '@tarflow/model';
 import { isPng } from '@tarflow/data';
 import {
   checkpointPaths,
-  initBackend,
   listCheckpoints,
   readCheckpoint,
   trainTarFlow,
@@ -18,7 +18,7 @@ import { TINY_CONFIG, tempDir, tinyDataset } from './helpers.js';
 
 const tmp = tempDir('tarflow-train-');
 beforeAll(async () => {
-  await initBackend('wasm');
+  await selectBackend('wasm');
 });
 afterAll(() => tmp.remove());
 

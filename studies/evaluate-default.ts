@@ -1,0 +1,64 @@
+/**
+ * Sample accuracy of a class-conditional MNIST TarFlow, judged by the shipped
+ * classifier: for each sampling temperature, guidance scale and with/without
+ * the denoising step, the fraction of samples the classifier reads as the
+ * requested digit. --grid writes the samples of the first setting as a PNG
+ * (one column per digit). Results are in docs/training.md.
+ */
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@tarflow/checkpoint/node';
+import { loadModel, type GuidanceSettings } from '@tarflow/model';
+import { loadClassifier } from '@tarflow/classifier';
+import { selectBackend } from '@tarflow/backends';
+import { sampleAccuracy, sampleAccuracyGrid } from '@tarflow/train';
+import { studyArgs } from './args.js';
+import { SHIPPED_CLASSIFIER, SHIPPED_MODEL } from './mnist-fd.js';
+
+const args = studyArgs({
+  usage: 'node --import tsx studies/evaluate-default.ts [--model FILE] [options]',
+  description: 'Prints the sample accuracy of a class-conditional MNIST TarFlow for each setting.',
+  options: {
+    model: { type: 'string', default: SHIPPED_MODEL, help: 'TarFlow safetensors' },
+    classifier: { type: 'string', default: SHIPPED_CLASSIFIER, help: 'MNIST classifier safetensors' },
+    'per-class': { type: 'string', default: '10', help: 'samples per digit' },
+    scales: { type: 'string', default: '0,1,2,3', help: 'guidance scales, comma-separated (0: none)' },
+    temps: { type: 'string', default: '1', help: 'sampling temperatures, comma-separated' },
+    denoise: { type: 'string', default: 'both', help: 'denoising step: on, off or both' },
+    on: { type: 'string', default: 'both', help: 'guide alpha, gamma or both' },
+    annealed: { type: 'boolean', help: 'anneal the guidance scale' },
+    'attn-temp': { type: 'string', default: '1', help: 'attention temperature of the unconditional branch' },
+    grid: { type: 'string', help: 'write the first setting\'s samples to this PNG' },
+    seed: { type: 'string', default: '0', help: 'seed' },
+  },
+});
+const a = args.values;
+const denoise = ({ both: [false, true], on: [true], off: [false] } as Record<string, boolean[]>)[a.denoise];
+if (!denoise) args.fail(`--denoise: expected on, off or both, got '${a.denoise}'`);
+if (!['alpha', 'gamma', 'both'].includes(a.on)) args.fail(`--on: expected alpha, gamma or both, got '${a.on}'`);
+const perClass = args.number('per-class', true);
+const seed = args.number('seed', true);
+await selectBackend('wasm');
+const model = loadModel(new Uint8Array(await readFile(a.model)));
+const classifier = loadClassifier(new Uint8Array(await readFile(a.classifier)));
+console.log(`model ${a.model} (${JSON.stringify(model.config)}), ${perClass} samples per digit, seed ${seed}`);
+let first = true;
+for (const temperature of args.numbers('temps')) {
+  for (const scale of args.numbers('scales')) {
+    for (const d of denoise) {
+      const guidance: GuidanceSettings | undefined =
+        scale > 0 ? { scale, on: a.on as GuidanceSettings['on'], annealed: a.annealed, attnTemp: args.number('attn-temp') } : undefined;
+      const r = sampleAccuracy(model, classifier, { perClass, guidance, denoise: d, seed, temperature });
+      console.log(
+        `temperature ${temperature} guidance ${scale} denoise ${d ? 'on ' : 'off'}: accuracy ${(100 * r.accuracy).toFixed(1)}% ` +
+          `(per digit ${r.perClass.map((x) => Math.round(100 * x)).join(' ')}) in ${(r.sampleMs / 1000).toFixed(1)} s`,
+      );
+      if (first && a.grid) {
+        await writeFileAtomic(a.grid, sampleAccuracyGrid(r, model.config.num_classes));
+        console.log(`wrote ${a.grid}`);
+      }
+      first = false;
+    }
+  }
+}
+model.dispose();
+classifier.dispose();

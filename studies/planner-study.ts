@@ -1,0 +1,202 @@
+/**
+ * Planner study: the depth/quality trade-off of Jacobi-style strategies on a
+ * model, to calibrate the planner's thresholds, and a comparison of
+ * sequential, plain Jacobi, a paper-style hand strategy and the planner.
+ * Results are in docs/planner.md.
+ *
+ * --budgets adds fixed-budget plain Jacobi strategies (iterations per block in
+ * sampling order, no early stop, guess by IGM): the least depth at which
+ * parity holds, independent of any stopping rule. --budgets-only skips the
+ * tolerance sweep, the comparison rows and the planner; --planner-only keeps
+ * only the sequential row and the planner's (calibrated on --calibration
+ * samples of its own noise, for a batch of --count).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tf, type ImageBatch } from '@tarflow/tensor';
+import { selectBackend, parseBackendPreference } from '@tarflow/backends';
+import { loadModel, type GuidanceSettings } from '@tarflow/model';
+import { formatStrategy, parseStrategy, type GuessTable, type InitialGuess, type JacobiStrategy, type SamplingStrategy } from '@tarflow/solvers';
+import { convergenceMetrics, planStrategy, sampleQuality, PLANNER_DEFAULTS, type Plan } from '@tarflow/metrics';
+import { studyArgs } from './args.js';
+import { classifierWithRealStats } from './mnist-fd.js';
+
+const args = studyArgs({
+  usage: 'node --import tsx studies/planner-study.ts --checkpoint FILE [options]',
+  description: 'Measures the depth/quality trade-off of Jacobi-style strategies and compares them with the planner; prints markdown tables.',
+  options: {
+    checkpoint: { type: 'string', help: 'TarFlow safetensors to study (required)' },
+    classifier: { type: 'string', help: 'MNIST classifier safetensors: adds FD and accuracy columns' },
+    count: { type: 'string', default: '200', help: 'samples' },
+    guidance: { type: 'string', default: '0', help: 'classifier-free guidance scale (0: none)' },
+    annealed: { type: 'boolean', help: 'anneal the guidance scale' },
+    temperature: { type: 'string', default: '1', help: 'sampling temperature' },
+    backend: { type: 'string', default: 'wasm', help: 'tfjs backend (auto, webgpu, wasm, cpu)' },
+    seed: { type: 'string', default: '7', help: 'noise seed' },
+    json: { type: 'string', help: 'write the results as JSON to this file' },
+    md: { type: 'string', help: 'write the markdown to this file' },
+    name: { type: 'string', help: 'model name in the report (default: the checkpoint path)' },
+    tolerances: { type: 'string', help: 'sweep tolerances, comma-separated (default: the planner\'s)' },
+    modules: { type: 'string', default: '1,2,4', help: 'GS modules on the toughest block in the sweep, comma-separated' },
+    budgets: { type: 'string', help: 'fixed budgets: iterations per block in sampling order, e.g. 13,2,2,2;16,2,2,2' },
+    'budgets-only': { type: 'boolean', help: 'only the fixed budgets' },
+    'planner-only': { type: 'boolean', help: 'only the sequential row and the planner' },
+    calibration: { type: 'string', default: '32', help: "samples the planner calibrates on" },
+  },
+});
+const a = args.values;
+if (!a.checkpoint) args.fail('planner-study: --checkpoint is required');
+const N = args.number('count', true);
+const temperature = args.number('temperature');
+const scale = args.number('guidance');
+await selectBackend(
+  (() => {
+    try {
+      return parseBackendPreference(a.backend);
+    } catch (e) {
+      return args.fail(`--backend: ${(e as Error).message}`);
+    }
+  })(),
+);
+const model = loadModel(new Uint8Array(readFileSync(a.checkpoint!)));
+const T = model.tokens;
+const K = model.config.num_classes;
+const guidance: GuidanceSettings | undefined = scale > 0 ? { scale, annealed: a.annealed } : undefined;
+const labels = K > 0 ? tf.tensor1d(Array.from({ length: N }, (_, i) => i % K), 'int32') : undefined;
+const noise = tf.randomNormal([N, T, model.patchDim], 0, 1, 'float32', args.number('seed', true)) as tf.Tensor3D;
+const log = (...m: unknown[]) => console.error('[study]', ...m);
+
+// Classifier features of real images (held-out MNIST) for the Fréchet distance.
+const fd = a.classifier ? classifierWithRealStats(a.classifier) : null;
+
+interface Run {
+  label: string;
+  strategy: string;
+  images: ImageBatch;
+  depth: number;
+  fallbacks: number;
+  ms: number;
+}
+function run(label: string, strategy: SamplingStrategy | undefined, guessTable?: GuessTable): Run {
+  const t0 = performance.now();
+  const r = model.sample(noise, { labels, guidance, strategy, guessTable, temperature });
+  const ms = performance.now() - t0;
+  return { label, strategy: strategy ? formatStrategy(strategy) : 'sequential', images: r.images, depth: r.report.depth, fallbacks: r.report.fallbacks, ms };
+}
+function measure(row: Run, reference: ImageBatch) {
+  const q = sampleQuality({
+    samples: row.images,
+    reference,
+    labels,
+    features: fd ? (x) => fd.clf.features(x) : undefined,
+    realStats: fd?.realStats,
+    classify: fd ? (x) => fd.clf.classify(x) : undefined,
+  });
+  return { label: row.label, strategy: row.strategy, depth: row.depth, fallbacks: row.fallbacks, ms: Math.round(row.ms), meanAbsDiff: q.meanAbsDiff, maxAbsDiff: q.maxAbsDiff, fd: q.fd, accuracy: q.accuracy };
+}
+type Row = ReturnType<typeof measure> & { planMs?: number };
+
+log(`model T=${T}, blocks=${model.blocks.length}, N=${N}, guidance=${JSON.stringify(guidance ?? null)}, temperature=${temperature}`);
+const seq = run('sequential', undefined);
+const rows: Row[] = [measure(seq, seq.images)];
+
+// CRM/IGM on the exact samples (what the planner uses by default).
+const calibration = tf.slice(seq.images, 0, Math.min(N, 64)) as ImageBatch;
+const metrics = convergenceMetrics(model, calibration);
+calibration.dispose();
+const bySampling = [...metrics.blocks].sort((x, y) => x.samplingIndex - y.samplingIndex);
+const guessOf = (k: number): InitialGuess => (bySampling[k].igm[1] < bySampling[k].igm[0] ? 'zeros' : 'noise');
+const toughest = bySampling.reduce((x, y) => (y.crm > x.crm ? y : x)).samplingIndex;
+
+// Fixed budgets: iterations per block (sampling order), no early stop.
+const budgets: (Row & { iterations: number[] })[] = [];
+for (const spec of a.budgets ? a.budgets.split(';') : []) {
+  const its = spec.split(',').map(Number);
+  if (its.length !== model.blocks.length || its.some((n) => !Number.isInteger(n) || n < 1)) {
+    args.fail(`planner-study: --budgets entry "${spec}" must list ${model.blocks.length} positive integers`);
+  }
+  const strategy = its.map((n, k): JacobiStrategy => ({ kind: 'jacobi', modules: 1, maxIterations: n, guess: guessOf(k) }));
+  const r = run(`budgets ${its.join('/')}`, strategy);
+  const m = measure(r, seq.images);
+  r.images.dispose();
+  budgets.push({ iterations: its, ...m });
+  log(`budgets ${its.join('/')}: depth ${m.depth}, mean|Δ| ${m.meanAbsDiff?.toExponential(2)}, max|Δ| ${m.maxAbsDiff?.toFixed(3)}, FD ${m.fd?.toFixed(3)}`);
+}
+
+const sweep: (Row & { tolerance: number; modules: number })[] = [];
+const plans: Record<string, { text: string; blocks: { k: number; choice: string; depth: number; reason: string }[]; predicted: Plan['predicted'] }> = {};
+if (!a['budgets-only']) {
+  // Sweep: tolerance × (GS modules on the toughest block).
+  const sweepTolerances = a.tolerances ? args.numbers('tolerances') : PLANNER_DEFAULTS.tolerances;
+  const sweepModules = args.numbers('modules');
+  for (const tol of a['planner-only'] ? [] : sweepTolerances) {
+    for (const G of sweepModules) {
+      const strategy = model.blocks.map((_, k): JacobiStrategy => ({ kind: 'jacobi', modules: k === toughest ? G : 1, maxIterations: T, tolerance: tol, guess: guessOf(k) }));
+      const r = run(`tol ${tol}, G=${G} on block ${toughest}`, strategy);
+      const m = measure(r, seq.images);
+      r.images.dispose();
+      sweep.push({ tolerance: tol, modules: G, ...m });
+      log(`sweep tol=${tol} G=${G}: depth ${m.depth}, mean|Δ| ${m.meanAbsDiff?.toExponential(2)}, FD ${m.fd?.toFixed(3)}`);
+    }
+  }
+
+  // The comparison table.
+  if (!a['planner-only']) {
+    const jac = run('plain Jacobi (tol 1e-3)', model.blocks.map((): JacobiStrategy => ({ kind: 'jacobi', modules: 1, maxIterations: T - 1, tolerance: 1e-3 })));
+    rows.push(measure(jac, seq.images));
+    jac.images.dispose();
+    const hand = Math.max(2, Math.round(Math.sqrt(T)));
+    const h = run('paper-style hand strategy', parseStrategy(`[${toughest}-${Math.min(8, T - 1)}-${hand}-${hand}]`, model.blocks.length, T));
+    rows.push(measure(h, seq.images));
+    h.images.dispose();
+  }
+  for (const objective of ['depth', 'time'] as const) {
+    const t0 = performance.now();
+    // Planned for the batch it is judged on (N samples in one call); calibrated on its own noise.
+    const plan = planStrategy(model, { objective, guidance, temperature, labels, batch: N, calibration: args.number('calibration', true), seed: 1, onProgress: (m) => log(`planner ${objective}: ${m}`) });
+    const planMs = performance.now() - t0;
+    const p = run(`planner (${objective})`, plan.strategy, plan.guessTable);
+    rows.push({ ...measure(p, seq.images), planMs: Math.round(planMs) });
+    p.images.dispose();
+    plans[objective] = { text: plan.text, blocks: plan.blocks.map((b) => ({ k: b.samplingIndex, choice: b.choice, depth: b.depth, reason: b.reason })), predicted: plan.predicted };
+    log(`planner ${objective}: ${plan.text}`);
+  }
+}
+seq.images.dispose();
+
+const result = {
+  model: a.name ?? a.checkpoint,
+  backend: tf.getBackend(),
+  count: N,
+  guidance: guidance ?? null,
+  temperature,
+  metrics: metrics.blocks.map((b) => ({ forward: b.forwardIndex, sampling: b.samplingIndex, crm: b.crm, share: b.crmShare, igm: b.igm })),
+  toughest,
+  sweep,
+  budgets,
+  rows,
+  plans,
+};
+if (a.json) writeFileSync(a.json, JSON.stringify(result, null, 2));
+
+const f = (v: number | string | undefined | null, d = 4) =>
+  v === undefined || v === null ? '—' : typeof v === 'number' ? (Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(1) : v.toFixed(d)) : String(v);
+const md: string[] = [];
+md.push(`### ${result.model} (N = ${N}, backend ${result.backend}, guidance ${guidance ? JSON.stringify(guidance) : 'none'}, temperature ${temperature})`, '');
+md.push('| block (sampling) | forward | CRM | CRM share | IGM noise | IGM zeros |', '|---|---|---|---|---|---|');
+for (const b of [...result.metrics].sort((x, y) => x.sampling - y.sampling)) md.push(`| ${b.sampling} | ${b.forward} | ${f(b.crm, 3)} | ${(b.share * 100).toFixed(1)}% | ${f(b.igm[0], 3)} | ${f(b.igm[1], 3)} |`);
+if (sweep.length > 0) {
+  md.push('', `Trade-off sweep (plain Jacobi everywhere, G modules on the toughest block ${toughest}, guess by IGM):`, '');
+  md.push('| tolerance | G | depth | mean \\|Δ\\| | max \\|Δ\\| | FD | accuracy |', '|---|---|---|---|---|---|---|');
+  for (const s of sweep) md.push(`| ${s.tolerance} | ${s.modules} | ${s.depth} | ${f(s.meanAbsDiff)} | ${f(s.maxAbsDiff)} | ${f(s.fd, 3)} | ${f(s.accuracy, 3)} |`);
+}
+if (budgets.length > 0) {
+  md.push('', 'Fixed budgets (plain Jacobi, iterations per block in sampling order, no early stop, guess by IGM):', '');
+  md.push('| iterations | depth | vs sequential | mean \\|Δ\\| | max \\|Δ\\| | FD | accuracy |', '|---|---|---|---|---|---|---|');
+  for (const b of budgets) md.push(`| ${b.iterations.join(' / ')} | ${b.depth} | ${(rows[0].depth / b.depth).toFixed(1)}× | ${f(b.meanAbsDiff)} | ${f(b.maxAbsDiff)} | ${f(b.fd, 3)} | ${f(b.accuracy, 3)} |`);
+}
+md.push('', 'Comparison:', '');
+md.push('| sampler | strategy | depth | vs sequential | mean \\|Δ\\| | max \\|Δ\\| | FD | accuracy | wall ms |', '|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) md.push(`| ${r.label} | \`${r.strategy.length > 60 ? r.strategy.slice(0, 57) + '…' : r.strategy}\` | ${r.depth} | ${(rows[0].depth / r.depth).toFixed(1)}× | ${f(r.meanAbsDiff)} | ${f(r.maxAbsDiff)} | ${f(r.fd, 3)} | ${f(r.accuracy, 3)} | ${r.ms} |`);
+const text = md.join('\n') + '\n';
+if (a.md) writeFileSync(a.md, text);
+process.stdout.write(text);
