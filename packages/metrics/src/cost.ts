@@ -20,11 +20,16 @@ export interface CostModel {
   pass: Array<{ positions: number; ms: number }>;
   /** Median ms of one joint iteration: every block's pass over all positions in one stacked evaluation. */
   jointPassMs?: number;
+  /** True where jointPassMs was not timed but taken as blocks × the pass over T − 1 positions (quickCost). */
+  jointEstimated?: boolean;
 }
 
-function median(xs: number[]): number {
+/** The median of timings (the mean of the middle two for an even count; NaN for none). */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const k = s.length >> 1;
+  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
 }
 
 /** Predicted ms of one pass over n positions (linear interpolation between measured sizes). */
@@ -61,7 +66,7 @@ export function calibrateCost(
   const T = model.tokens;
   const guided = !!options.guidance && options.guidance.scale > 0;
   const sizes = [...new Set((options.sizes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256, T - 1]).filter((n) => n >= 1 && n <= T - 1))].sort((a, b) => a - b);
-  const key = `${tf.getBackend()}|${model.blocks.map((b) => b.projOut.weight.id).join(',')}|${options.batch}|${guided}|${sizes.join(',')}`;
+  const key = `${tf.getBackend()}|${model.blocks.map((b) => b.projOut.weight.id).join(',')}|${options.batch}|${guided}|${sizes.join(',')}|${options.repeats ?? 5}`;
   const hit = memo.get(key);
   if (hit) return hit;
   const repeats = options.repeats ?? 5;
@@ -114,4 +119,43 @@ export function calibrateCost(
   const cost: CostModel = { backend: tf.getBackend(), batch: B, guided, stepMs, pass, jointPassMs: median(joint) };
   memo.set(key, cost);
   return cost;
+}
+
+/**
+ * A cost model from five evaluations, for planning inside a sampling run:
+ * a warm-up step, then three timed single-position steps (the median) and one timed pass over
+ * `positions` positions (default: an eighth of the block), both from an
+ * empty cache. Other pass sizes are interpolated, longer
+ * ones taken as proportional, and a joint iteration as the blocks' passes
+ * summed (what it costs on a CPU backend; a GPU stacks them for less, which
+ * only makes this estimate cautious).
+ */
+export function quickCost(model: TarFlow, options: { batch: number; labels?: tf.Tensor1D; guidance?: GuidanceSettings; positions?: number }): CostModel {
+  const T = model.tokens;
+  const B = options.batch;
+  const full = Math.max(1, T - 1);
+  const n = Math.min(full, Math.max(1, options.positions ?? Math.ceil(full / 8)));
+  const map = model.samplingMap(0, options.labels, options.guidance);
+  const x = tf.randomNormal([B, n, model.patchDim], 0, 1, 'float32', 1) as PatchSeq;
+  const timeEval = (k: number): number => {
+    const cache = map.emptyCache(B);
+    const span = tf.slice(x, [0, 0, 0], [-1, k, -1]) as PatchSeq;
+    const t0 = performance.now();
+    const r = map.evaluate(span, 0, cache);
+    tf.tidy(() => tf.max(tf.abs(r.params.shift)).dataSync());
+    const ms = performance.now() - t0;
+    tf.dispose([span, r.params.logScale, r.params.shift]);
+    map.disposeCache(r.cache);
+    map.disposeCache(cache);
+    return ms;
+  };
+  try {
+    timeEval(1); // warm-up
+    const stepMs = median([timeEval(1), timeEval(1), timeEval(1)]); // steps are cheap: three, against noise
+    const pass = [{ positions: 1, ms: stepMs }, ...(n > 1 ? [{ positions: n, ms: timeEval(n) }] : [])];
+    const cost: CostModel = { backend: tf.getBackend(), batch: B, guided: !!options.guidance && options.guidance.scale > 0, stepMs, pass };
+    return { ...cost, jointPassMs: model.blocks.length * passMs(cost, full), jointEstimated: true };
+  } finally {
+    x.dispose();
+  }
 }

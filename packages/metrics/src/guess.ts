@@ -8,7 +8,7 @@
  * iterations (measured in docs/planner.md).
  */
 import { tf, type PatchSeq } from '@tarflow/tensor';
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import { cycleLabels, scaleNoise, type GuidanceSettings, type TarFlow } from '@tarflow/model';
 import { solveBlock, type GuessTable } from '@tarflow/solvers';
 
 export interface GuessTableOptions {
@@ -34,10 +34,10 @@ export function classMeanGuess(model: TarFlow, options: GuessTableOptions = {}):
   if (!(Number.isInteger(per) && per >= 1)) throw new Error(`classMeanGuess: perClass must be a positive integer, got ${per}`);
   const n = Math.max(1, K) * per;
   const L = model.blocks.length;
-  const labels = K > 0 ? tf.tensor1d(Array.from({ length: n }, (_, i) => i % K), 'int32') : undefined;
+  const labels = K > 0 ? tf.tensor1d(cycleLabels(n, K), 'int32') : undefined;
   const z = tf.tidy(() => {
     const noise = tf.randomNormal([n, T, D], 0, 1, 'float32', options.seed ?? 4321);
-    return model.permuteForBlock(L - 1, tf.mul(tf.mul(noise, tf.sqrt(model.priorVar)), options.temperature ?? 1) as PatchSeq);
+    return model.permuteForBlock(L - 1, scaleNoise(model, noise as PatchSeq, options.temperature ?? 1));
   });
   try {
     const { x } = solveBlock(model.samplingMap(L - 1, labels, options.guidance), z, { kind: 'sequential' });

@@ -5,7 +5,7 @@
  * noise), and the Fréchet distance of classifier features to real images.
  */
 import { tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
-import type { TarFlow } from '@tarflow/model';
+import { scaleNoise, type TarFlow } from '@tarflow/model';
 import { frechetDistance, meanCov } from './linalg.js';
 
 /** Feature statistics of a set of images (for the Fréchet distance). */
@@ -92,7 +92,7 @@ export function sampleQuality(input: QualityInput): Quality {
     const model = input.model;
     const r = model.forward(samples, input.labels?.shape[0] === samples.shape[0] ? input.labels : undefined);
     const [mean, max] = tf.tidy(() => {
-      const d = tf.abs(tf.sub(r.z, tf.mul(tf.mul(input.noise!, tf.sqrt(model.priorVar)), input.temperature ?? 1)));
+      const d = tf.abs(tf.sub(r.z, scaleNoise(model, input.noise!, input.temperature ?? 1)));
       return [tf.mean(d).dataSync()[0], tf.max(d).dataSync()[0]];
     });
     tf.dispose([r.z, r.outputs, r.logdets]);

@@ -35,7 +35,7 @@ describe('strategy planner (wasm)', () => {
   function onFreshBatch(plan: Plan): { meanAbsDiff: number; depth: number; sequentialDepth: number } {
     const noise = tf.randomNormal([16, model.tokens, model.patchDim], 0, 1, 'float32', 99) as PatchSeq;
     const exact = model.sample(noise);
-    const fast = model.sample(noise, { strategy: plan.strategy });
+    const fast = model.sample(noise, { strategy: plan.strategy, guessTable: plan.guessTable });
     const q = sampleQuality({ samples: fast.images, reference: exact.images });
     tf.dispose([noise, exact.images, fast.images]);
     return { meanAbsDiff: q.meanAbsDiff!, depth: fast.report.depth, sequentialDepth: exact.report.depth };
@@ -97,6 +97,9 @@ describe('strategy planner (wasm)', () => {
     expect(plan.predicted.meanAbsDiffBound).toBeLessThanOrEqual(0.01);
     expect(plan.strategy).toMatchObject({ kind: 'joint', maxIterations: plan.predicted.depth });
     expect(plan.text).toMatch(/^joint:\d+/);
+    // A table guess's values travel beside the strategy, not inside it.
+    expect(plan.strategy).not.toHaveProperty('table');
+    if ((plan.strategy as { guess?: string }).guess === 'table') expect(plan.guessTable?.tokens).toBe(model.tokens);
     for (const b of plan.blocks) expect(b.reason).toMatch(/joint solve of all blocks/);
     const fresh = onFreshBatch(plan);
     expect(fresh.meanAbsDiff).toBeLessThanOrEqual(0.01);
@@ -108,6 +111,29 @@ describe('strategy planner (wasm)', () => {
     const strict = planStrategy(model, { ...options, joint: false, trim: false, targetMaxAbsDiff: 0.01 });
     expect(strict.predicted.maxAbsDiff).toBeLessThanOrEqual(0.01);
     expect(strict.predicted.depth).toBeGreaterThan(perBlock.predicted.depth);
+  });
+
+  it('objective time with a job too small to pay for planning: sequential, with the reason, and not worth keeping', () => {
+    // A GPU-like backend where Jacobi would win, but one sample cannot repay a calibration pass.
+    const plan = planStrategy(model, { objective: 'time', batch: 4, samples: 1, cost: costModel('gpu', model.tokens) });
+    expect(Array.isArray(plan.strategy) && plan.strategy.every((s) => s.kind === 'sequential')).toBe(true);
+    expect(plan.complete).toBe(false);
+    expect(plan.metrics).toBeUndefined();
+    expect(plan.reasons[0]).toMatch(/would cost more than any plan can save on this job/);
+    expect(plan.reasons.join('\n')).toMatch(/for a job of 1 sample/);
+  });
+
+  it('quick effort: times the backend in five evaluations and stays tidy', () => {
+    const before = tf.memory().numTensors;
+    const plan = planStrategy(model, { objective: 'time', effort: 'quick', batch: 4, samples: 4 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(plan.effort).toBe('quick');
+    expect(plan.cost?.jointEstimated).toBe(true);
+    expect(plan.cost?.pass.map((p) => p.positions)).toEqual([1, Math.ceil((model.tokens - 1) / 8)]);
+    expect(plan.planningMs).toBeGreaterThan(0);
+    expect(plan.reasons.at(-1)).toMatch(/planning took .* for a job of 4 samples/);
+    // Whatever it chose, the bound it was accepted on is within the target.
+    expect(plan.predicted.meanAbsDiffBound).toBeLessThanOrEqual(0.01);
   });
 
   it('rejects an unknown objective', () => {

@@ -1,0 +1,81 @@
+/**
+ * The planner's options resolved once, for every phase to read.
+ */
+import type { tf } from '@tarflow/tensor';
+import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import type { CostModel } from '../cost.js';
+import type { Effort, Objective, PlanOptions } from '../planner.js';
+import { PlanningBudget } from './budget.js';
+import { PLANNER_DEFAULTS, QUICK_PLANNER } from './defaults.js';
+
+export interface PlanContext {
+  model: TarFlow;
+  objective: Objective;
+  effort: Effort;
+  /** The batch the plan is for. */
+  batch: number;
+  /** Calibration samples. */
+  calibration: number;
+  tokens: number;
+  blocks: number;
+  target: { mean: number; max: number; confidence: number };
+  tolerances: number[];
+  modules: number[];
+  toughFactor: number;
+  /** End-to-end trials the budget trimming may spend (0: no trimming). */
+  trimTrials: number;
+  joint: boolean;
+  jointTable: boolean;
+  guessPerClass: number;
+  labels?: tf.Tensor1D;
+  guidance?: GuidanceSettings;
+  temperature: number;
+  seed: number;
+  calibrationImages?: PlanOptions['calibrationImages'];
+  /** Time the backend with quickCost (five evaluations) instead of calibrateCost. */
+  quickCost: boolean;
+  cost?: CostModel;
+  budget: PlanningBudget;
+  progress: (message: string) => void;
+}
+
+export function planContext(model: TarFlow, options: PlanOptions): PlanContext {
+  const objective = options.objective ?? 'time';
+  if (objective !== 'time' && objective !== 'depth') throw new Error(`unknown planner objective '${objective}' (expected 'time' or 'depth')`);
+  const effort = options.effort ?? 'thorough';
+  if (effort !== 'quick' && effort !== 'thorough') throw new Error(`unknown planner effort '${effort}' (expected 'quick' or 'thorough')`);
+  const quick = effort === 'quick';
+  const batch = options.batch ?? PLANNER_DEFAULTS.batch;
+  const samples = options.samples ?? Infinity;
+  if (!(samples >= 1)) throw new Error(`planStrategy: samples must be at least 1, got ${samples}`);
+  return {
+    model,
+    objective,
+    effort,
+    batch,
+    calibration: options.calibration ?? (quick ? Math.min(QUICK_PLANNER.calibration, Math.max(2, batch)) : Math.max(PLANNER_DEFAULTS.calibration, batch)),
+    tokens: model.tokens,
+    blocks: model.blocks.length,
+    target: {
+      mean: options.targetMeanAbsDiff ?? PLANNER_DEFAULTS.targetMeanAbsDiff,
+      max: options.targetMaxAbsDiff ?? PLANNER_DEFAULTS.targetMaxAbsDiff,
+      confidence: options.confidence ?? PLANNER_DEFAULTS.confidence,
+    },
+    tolerances: options.tolerances ?? (quick ? QUICK_PLANNER.tolerances : PLANNER_DEFAULTS.tolerances),
+    modules: options.modules ?? (quick ? QUICK_PLANNER.modules : PLANNER_DEFAULTS.modules),
+    toughFactor: options.toughFactor ?? PLANNER_DEFAULTS.toughFactor,
+    trimTrials: (options.trim ?? true) ? (quick ? QUICK_PLANNER.trimTrials : Infinity) : 0,
+    joint: options.joint ?? true,
+    jointTable: !quick || QUICK_PLANNER.jointTable,
+    guessPerClass: options.guessPerClass ?? 8,
+    labels: options.labels,
+    guidance: options.guidance,
+    temperature: options.temperature ?? 1,
+    seed: options.seed ?? 1234,
+    calibrationImages: options.calibrationImages,
+    quickCost: quick,
+    cost: options.cost,
+    budget: new PlanningBudget(samples, batch),
+    progress: options.onProgress ?? (() => {}),
+  };
+}
