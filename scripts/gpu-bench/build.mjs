@@ -18,8 +18,23 @@ if (!outfile) {
   console.error('usage: node scripts/gpu-bench/build.mjs <outfile>');
   process.exit(2);
 }
+// tfjs-backend-cpu registers the cpu backend when imported, but its package.json
+// lists side effects for its browser files only, so esbuild would drop
+// @tarflow/tensor's bare import of it from a Node bundle (and `--backend cpu`
+// would find no backend): keep that import.
+const keepBackendRegistration = {
+  name: 'keep-backend-registration',
+  setup(b) {
+    b.onResolve({ filter: /^@tensorflow\/tfjs-backend-cpu$/ }, async (args) => {
+      if (args.pluginData?.kept) return undefined;
+      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { kept: true } });
+      return r.errors.length > 0 ? { errors: r.errors } : { path: r.path, sideEffects: true };
+    });
+  },
+};
 await build({
   entryPoints: [join(here, 'main.ts')],
+  plugins: [keepBackendRegistration],
   outfile,
   bundle: true,
   platform: 'node',

@@ -4,19 +4,21 @@
  * strategies on the fixture model tiny-cond, on every model in
  * <bundle>/models and on each --model given, runs the reference conformance
  * cases of <bundle>/fixtures, and writes results.json and results.md. The
- * measuring is packages/webgpu-tests/src/bench.ts. A checkpoint that is not a
+ * measuring and the report are @tarflow/bench (benchCheckpoint, benchPlanner,
+ * renderGpuMarkdown); the conformance cases are
+ * packages/webgpu-tests/src/conformance.ts. A checkpoint that is not a
  * TarFlow model (e.g. the zoo's classifier) is listed as skipped, with why.
  *
  * On every trained model (those of <bundle>/models and --model, not the
- * fixture) it then runs the planner (bench-planner.ts): the plans of objective
+ * fixture) it then runs the planner (benchPlanner): the plans of objective
  * `time` (timed on this backend) and `depth` against the sequential sampler at
  * --planner-batch, guidance --planner-guidance, temperature
  * --planner-temperature, and writes --fd-batch samples per strategy to
  * planner-images.safetensors for the Fréchet distance
- * (packages/metrics/scripts/images-fd.mjs). The conformance cases come last.
+ * (studies/images-fd.ts). The conformance cases come last.
  *
  *   node bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N]
- *                  [--batch B] [--strategies 'sequential;jacobi-8;[0-4-8-8]']
+ *                  [--batch B] [--strategies 'sequential;jacobi:8;[0-4-8-8]']
  *                  [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry]
  *                  [--no-planner] [--planner-batch B] [--planner-guidance W] [--planner-temperature T] [--fd-batch N]
  *
@@ -33,13 +35,14 @@ import { loadModel } from '@tarflow/model';
 import { BackendUnavailableError, describeSelection, parseBackendPreference, selectBackend } from '@tarflow/backends';
 import {
   benchCheckpoint,
-  conformance,
+  benchPlanner,
   DEFAULT_STRATEGIES,
-  renderMarkdown,
-  type BenchOptions,
-  type BenchReport,
-} from '../../packages/webgpu-tests/src/bench.js';
-import { benchPlanner, type PlannerImages } from '../../packages/webgpu-tests/src/bench-planner.js';
+  renderGpuMarkdown,
+  type GpuBenchReport,
+  type ModelBenchOptions,
+  type PlannerImages,
+} from '@tarflow/bench';
+import { conformance } from '../../packages/webgpu-tests/src/conformance.js';
 
 const USAGE =
   'usage: bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N] [--batch B] ' +
@@ -140,7 +143,7 @@ async function main(): Promise<number> {
   const bundle = dirname(fileURLToPath(import.meta.url));
   const log = (l: string) => console.log(l);
   mkdirSync(args.out, { recursive: true });
-  const report: BenchReport = {
+  const report: GpuBenchReport = {
     status: 'ok',
     backend: args.backend,
     backendDetail: '',
@@ -157,7 +160,7 @@ async function main(): Promise<number> {
   const save = () => {
     report.wallS = (Date.now() - started) / 1000;
     writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(join(args.out, 'results.md'), renderMarkdown(report));
+    writeFileSync(join(args.out, 'results.md'), renderGpuMarkdown(report));
   };
 
   try {
@@ -173,7 +176,7 @@ async function main(): Promise<number> {
 async function run(
   args: Args,
   bundle: string,
-  report: BenchReport,
+  report: GpuBenchReport,
   save: () => void,
   started: number,
   log: (l: string) => void,
@@ -204,7 +207,7 @@ async function run(
   // The budget's first part times the strategies, the next the planner, the rest the conformance cases.
   const strategyShare = args.planner ? 0.3 : 0.75;
   const plannerShare = 0.8;
-  const o: BenchOptions = {
+  const o: ModelBenchOptions = {
     repeats: args.dry ? 1 : args.repeats,
     batch: args.batch,
     strategies: args.dry ? args.strategies.slice(0, 2) : args.strategies,

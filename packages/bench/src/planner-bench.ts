@@ -5,13 +5,14 @@
  * and compared with the sequential samples from the same noise and labels.
  * It also samples a larger batch per strategy and returns the images, so the
  * Fréchet distance can be computed where the classifier and the real digits
- * are (packages/metrics/scripts/images-fd.mjs).
+ * are (studies/images-fd.ts).
  */
 import { tf, seededNoise, type ImageBatch } from '@tarflow/tensor';
-import type { TarFlow } from '@tarflow/model';
+import { cycleLabels, type TarFlow } from '@tarflow/model';
 import { planStrategy, type Objective, type Plan, type PlanOptions } from '@tarflow/metrics';
-import { compactStrategy, type SamplingStrategy } from '@tarflow/solvers';
-import { median, type TimedRow } from './timing.js';
+import { formatStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
+import { median } from './measure.js';
+import type { PlannerBench, PlannerRow } from './results.js';
 
 export interface PlannerBenchOptions {
   /** Samples per timed run (and the batch the plans are for). */
@@ -30,26 +31,7 @@ export interface PlannerBenchOptions {
   log: (line: string) => void;
 }
 
-/** One row; `strategy` as compactStrategy prints it (e.g. `seq J2 J2 J2, tol 1`, `joint:19 (table guess)`). */
-export interface PlannerRow extends TimedRow {
-  /** Against the sequential samples of the timed batch (pixels in [−1, 1]). */
-  meanAbsDiff: number;
-  maxAbsDiff: number;
-  /** Wall time of planning (planner rows). */
-  planMs?: number;
-  /** The planner's prediction for the plan: depth, ms, and its bound on the mean |Δ|. */
-  predicted?: { depth: number; ms?: number; sequentialMs?: number; meanAbsDiffBound: number };
-}
 
-export interface PlannerBench {
-  model: string;
-  batch: number;
-  fdBatch: number;
-  guidance: number;
-  temperature: number;
-  rows: PlannerRow[];
-  skipped: Array<{ name: string; reason: string }>;
-}
 
 /** Images per row name ([N, C, H, W] values) and the labels they were drawn for. */
 export interface PlannerImages {
@@ -67,7 +49,7 @@ export async function benchPlanner(name: string, model: TarFlow, o: PlannerBench
   const K = model.config.num_classes;
   const T = model.tokens;
   const D = model.patchDim;
-  const labelsFor = (n: number, offset: number) => Int32Array.from({ length: n }, (_, i) => (K > 0 ? (i + offset) % K : -1));
+  const labelsFor = (n: number, offset: number) => (K > 0 ? cycleLabels(n, K, offset) : new Int32Array(n).fill(-1));
   const noise = seededNoise(o.seed, [...Array(o.batch).keys()], T, D);
   const labels = tf.tensor1d(labelsFor(o.batch, 0), 'int32');
   const fdLabelValues = labelsFor(o.fdBatch, 0);
@@ -81,13 +63,13 @@ export async function benchPlanner(name: string, model: TarFlow, o: PlannerBench
   let reference: ImageBatch | null = null;
   let sequentialMs: number | null = null;
 
-  const timeStrategy = async (rowName: string, strategy: SamplingStrategy | undefined, text: string, extra: Partial<PlannerRow>) => {
+  const timeStrategy = async (rowName: string, strategy: SamplingStrategy | undefined, guessTable: GuessTable | undefined, text: string, extra: Partial<PlannerRow>) => {
     const times: number[] = [];
     let row: PlannerRow | null = null;
     for (let rep = 0; rep <= o.repeats; rep++) {
       if (rep > 0 && Date.now() > o.deadline) break;
       const t0 = performance.now();
-      const r = model.sample(noise, { ...sampling, strategy });
+      const r = model.sample(noise, { ...sampling, strategy, guessTable });
       await r.images.data();
       const ms = performance.now() - t0;
       if (rep === 0) {
@@ -127,14 +109,14 @@ export async function benchPlanner(name: string, model: TarFlow, o: PlannerBench
     bench.rows.push(row);
     o.log(`  ${name} ${rowName}: median ${med.toFixed(1)} ms over ${times.length} runs`);
     if (fdNoise && Date.now() < o.deadline) {
-      const f = model.sample(fdNoise, { labels: K > 0 ? fdLabels : undefined, guidance, temperature: o.temperature, strategy });
+      const f = model.sample(fdNoise, { labels: K > 0 ? fdLabels : undefined, guidance, temperature: o.temperature, strategy, guessTable });
       images.images[rowName] = (await f.images.data()) as Float32Array;
       f.images.dispose();
     }
   };
 
   try {
-    await timeStrategy('sequential', undefined, 'sequential', {});
+    await timeStrategy('sequential', undefined, undefined, 'sequential', {});
     for (const objective of ['time', 'depth'] as Objective[]) {
       const rowName = `planner, objective ${objective}`;
       if (Date.now() > o.deadline) {
@@ -163,8 +145,8 @@ export async function benchPlanner(name: string, model: TarFlow, o: PlannerBench
         continue;
       }
       const planMs = performance.now() - t0;
-      o.log(`  ${name} plan (${objective}): ${compactStrategy(plan.strategy)} in ${(planMs / 1000).toFixed(1)} s`);
-      await timeStrategy(rowName, plan.strategy, compactStrategy(plan.strategy), {
+      o.log(`  ${name} plan (${objective}): ${formatStrategy(plan.strategy, { compact: true })} in ${(planMs / 1000).toFixed(1)} s`);
+      await timeStrategy(rowName, plan.strategy, plan.guessTable, formatStrategy(plan.strategy, { compact: true }), {
         planMs: round(planMs),
         predicted: { depth: plan.predicted.depth, ms: plan.predicted.ms, sequentialMs: plan.predicted.sequentialMs, meanAbsDiffBound: plan.predicted.meanAbsDiffBound },
       });
@@ -173,28 +155,4 @@ export async function benchPlanner(name: string, model: TarFlow, o: PlannerBench
     tf.dispose([noise, labels, fdLabels, ...(fdNoise ? [fdNoise] : []), ...(reference ? [reference] : [])]);
   }
   return { bench, images: Object.keys(images.images).length > 0 ? images : null };
-}
-
-function ms(x: number | undefined): string {
-  if (x === undefined) return '–';
-  return x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`;
-}
-
-/** One model's planner rows as a Markdown table. */
-export function renderPlannerMarkdown(b: PlannerBench): string[] {
-  const lines = [
-    `## Planner on ${b.model} (batch ${b.batch}, guidance ${b.guidance}, temperature ${b.temperature})`,
-    '',
-    '| strategy | as planned | depth | median | speed-up vs sequential | mean \\|Δ\\| | max \\|Δ\\| | fallbacks | planning | predicted (depth, ms, mean \\|Δ\\| bound) |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ];
-  for (const r of b.rows) {
-    const p = r.predicted ? `${r.predicted.depth}, ${ms(r.predicted.ms)}, ${r.predicted.meanAbsDiffBound.toExponential(2)}` : '–';
-    lines.push(
-      `| ${r.name} | \`${r.strategy}\` | ${r.depth} / ${r.sequentialDepth} | ${ms(r.medianMs)} | ${r.speedup === null ? '–' : `${r.speedup.toFixed(2)}×`} | ${r.meanAbsDiff.toExponential(2)} | ${r.maxAbsDiff.toExponential(2)} | ${r.fallbacks} | ${ms(r.planMs)} | ${p} |`,
-    );
-  }
-  if (b.skipped.length > 0) lines.push('', ...b.skipped.map((s) => `- not timed: ${s.name} (${s.reason})`));
-  lines.push('');
-  return lines;
 }

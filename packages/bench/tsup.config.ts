@@ -1,0 +1,3 @@
+import { tarflowTsup } from '@tarflow/tsup-config';
+
+export default tarflowTsup();

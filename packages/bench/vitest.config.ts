@@ -1,0 +1,3 @@
+import { tarflowVitest } from '@tarflow/vitest-config';
+
+export default tarflowVitest();
