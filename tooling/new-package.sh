@@ -10,14 +10,18 @@ cat > $dir/package.json <<JSON
   "name": "$name",
   "version": "0.1.0",
   "description": "$desc",
+  "keywords": ["tarflow"],
   "type": "module",
   "license": "MIT",
+  "repository": { "type": "git", "url": "git+https://github.com/tarflow-fast/tarflow-fast.git", "directory": "$dir" },
+  "homepage": "https://github.com/tarflow-fast/tarflow-fast/tree/main/$dir#readme",
+  "engines": { "node": ">=20.19" },
   "main": "./dist/index.js",
   "types": "./dist/index.d.ts",
   "exports": {
-    ".": { "types": "./dist/index.d.ts", "import": "./dist/index.js" }
+    ".": { "types": "./dist/index.d.ts", "default": "./dist/index.js" }
   },
-  "files": ["dist"],
+  "files": ["dist", "LICENSE"],
   "sideEffects": false,
   "scripts": {
     "build": "tsup",
@@ -29,6 +33,8 @@ cat > $dir/package.json <<JSON
   "devDependencies": $devdeps
 }
 JSON
+# published packages ship the project's LICENSE (tooling/consumer-test checks every tarball)
+cp "$(dirname "$0")/../LICENSE" $dir/LICENSE
 cat > $dir/tsconfig.json <<JSON
 {
   "extends": "../../tooling/tsconfig/base.json",

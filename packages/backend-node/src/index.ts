@@ -89,6 +89,8 @@ export async function initCpu(): Promise<NodeBackendInfo> {
   const ok = await tf.setBackend('cpu');
   if (!ok) throw new NodeBackendError('cpu', 'tfjs could not initialise its cpu backend');
   await tf.ready();
+  // The choice is reported here: no "install tfjs-node" hint from the cpu backend's first use.
+  (tf.backend() as { firstUse?: boolean }).firstUse = false;
   return { backend: 'cpu', simd: false, threads: 1, summary: summary('cpu', false, 1), notes: [] };
 }
 

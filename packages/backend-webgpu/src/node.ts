@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { createRequire } from 'node:module';
 import {
   activateWebGPU,
   formatAdapter,
@@ -61,7 +62,7 @@ export async function loadDawn(dawnOptions: string[] = dawnOptionsFromEnv()): Pr
   try {
     mod = (await import('webgpu')) as typeof mod;
   } catch (e) {
-    dawnError = `the Dawn addon (npm package 'webgpu') did not load on ${process.platform}-${process.arch}: ${(e as Error).message}`;
+    dawnError = dawnLoadError(e as NodeJS.ErrnoException);
     throw new WebGPUUnavailableError(dawnError);
   }
   for (const [k, v] of Object.entries(mod.globals)) {
@@ -73,6 +74,29 @@ export async function loadDawn(dawnOptions: string[] = dawnOptionsFromEnv()): Pr
   else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
   dawnGPU = gpu;
   return gpu;
+}
+
+/** The reason given when the npm package `webgpu` is not installed. */
+export const DAWN_MISSING = "WebGPU in Node needs Dawn, the npm package 'webgpu', which is not installed: npm install webgpu";
+
+/**
+ * Whether the npm package `webgpu` (Dawn, ~130 MB) can be found. It is an
+ * optional peer dependency, installed only by those who run WebGPU in Node.
+ */
+export function dawnInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('webgpu');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why Dawn did not load: one line naming the package to install when it is missing. */
+export function dawnLoadError(e: NodeJS.ErrnoException): string {
+  const missing = e?.code === 'ERR_MODULE_NOT_FOUND' && /['"]webgpu['"]/.test(e.message ?? '');
+  if (missing) return DAWN_MISSING;
+  return `the Dawn addon (npm package 'webgpu') did not load on ${process.platform}-${process.arch}: ${e?.message ?? String(e)}`;
 }
 
 function splitPath(v: string | undefined): string[] {
@@ -106,6 +130,7 @@ export function findVulkanLoader(env: NodeJS.ProcessEnv = process.env): string |
  * reason instead of starting it (unless `skipLoaderCheck`).
  */
 function checkDawnCanStart(options: NodeWebGPUOptions): void {
+  if (!dawnInstalled()) throw new WebGPUUnavailableError(DAWN_MISSING);
   if (process.platform !== 'linux' || options.skipLoaderCheck || findVulkanLoader()) return;
   throw new WebGPUUnavailableError(`Dawn was not started: ${diagnoseVulkan()}`);
 }

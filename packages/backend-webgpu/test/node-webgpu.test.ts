@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tf } from '@tarflow/tensor';
-import { diagnoseVulkan, findVulkanLoader, initWebGPU, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
+import { DAWN_MISSING, dawnInstalled, dawnLoadError, diagnoseVulkan, findVulkanLoader, initWebGPU, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
 
 const probe = await probeWebGPU();
 const skipReason = probe.available ? '' : ` — skipped: no WebGPU adapter in Node (${probe.reason})`;
@@ -71,5 +71,20 @@ describe.skipIf(!probe.available)(`tfjs on Node WebGPU${probe.available ? ` (${p
     expect(tf.all(tf.greater(onGpu, 1)).dataSync()[0]).toBe(1);
     expect(tf.any(tf.less(labels, -1)).dataSync()[0]).toBe(0);
     tf.dispose([labels, lo, hi, onGpu, rowMax]);
+  });
+});
+
+describe('Dawn is an optional peer dependency', () => {
+  it('is found where it is installed (as here)', () => {
+    expect(dawnInstalled()).toBe(true);
+  });
+
+  it('a missing `webgpu` package is reported in one line naming what to install', () => {
+    const e = Object.assign(new Error("Cannot find package 'webgpu' imported from /app/node_modules/@tarflow/backend-webgpu/dist/node.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+    expect(dawnLoadError(e)).toBe(DAWN_MISSING);
+    expect(DAWN_MISSING).toMatch(/npm install webgpu$/);
+    expect(DAWN_MISSING).not.toContain('\n');
+    const other = Object.assign(new Error('libvulkan.so.1: cannot open shared object file'), { code: 'ERR_DLOPEN_FAILED' });
+    expect(dawnLoadError(other)).toMatch(/^the Dawn addon \(npm package 'webgpu'\) did not load on .*: libvulkan\.so\.1/);
   });
 });

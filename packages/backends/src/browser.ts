@@ -1,8 +1,8 @@
 /**
  * @tarflow/backends for browsers (the "browser"/default export condition):
- * webgpu (@tarflow/backend-webgpu), webgl and cpu (bundled with tfjs) and
- * wasm (@tensorflow/tfjs-backend-wasm, imported only when tried). Nothing
- * here imports Node code.
+ * webgpu (@tarflow/backend-webgpu), webgl (@tensorflow/tfjs-backend-webgl)
+ * and wasm (@tensorflow/tfjs-backend-wasm), each imported only when tried,
+ * and cpu (registered by @tarflow/tensor). Nothing here imports Node code.
  */
 import { patchWasmMatMul, tf } from '@tarflow/tensor';
 import { selectWith, type BackendInitializer, type BackendName, type BackendPreference, type BackendSelection } from './select.js';
@@ -23,6 +23,8 @@ export interface SelectBackendOptions {
 async function activate(name: 'webgl' | 'cpu' | 'wasm'): Promise<void> {
   let ok = false;
   try {
+    // tfjs-core registers no backend itself: each backend package registers on import.
+    if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
     ok = await tf.setBackend(name);
   } catch (e) {
     throw new Error(`initialisation failed: ${(e as Error).message}`);

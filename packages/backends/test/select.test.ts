@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '@tarflow/tensor';
 import { probeWebGPU } from '@tarflow/backend-webgpu/node';
-import { BackendUnavailableError, describeSelection, parseBackendPreference, selectBackend } from '../src/node.js';
+import { BackendUnavailableError, describeSelection, parseBackendPreference, selectBackend, softwareRenderer } from '../src/node.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const probe = await probeWebGPU();
@@ -49,7 +49,8 @@ describe('selectBackend in Node', () => {
     expect(describeSelection(auto)).toMatch(/^backend wasm: wasm \(SIMD, 1 thread\) \(skipped webgpu: .*; webgl: WebGL exists in browsers only\)$/);
   });
 
-  it.runIf(probe.available)('with a WebGPU adapter: auto picks webgpu', async () => {
+  const hardwareAdapter = probe.available && !softwareRenderer('webgpu', probe.adapterName, { adapter: probe.adapter });
+  it.runIf(hardwareAdapter)('with a hardware WebGPU adapter: auto picks webgpu', async () => {
     const auto = await selectBackend('auto');
     expect(auto.name).toBe('webgpu');
     expect(auto.skipped).toEqual([]);
