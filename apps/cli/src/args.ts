@@ -5,26 +5,23 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { UsageError } from './errors.js';
+import { LIMITS, parseIntIn, parseNumberIn } from './validate.js';
 
-/** An integer option parser accepting values >= min. */
-export function intArg(min: number): (value: string) => number {
+/** An integer option parser accepting values in [min, max] (max: LIMITS.count unless given). */
+export function intArg(min: number, max: number = LIMITS.count): (value: string) => number {
   return (value) => {
-    const t = value.trim();
-    const n = Number(t);
-    if (!/^[+-]?\d+$/.test(t) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected an integer >= ${min}.`);
-    if (n < min) throw new InvalidArgumentError(`expected an integer >= ${min}.`);
-    return n;
+    const r = parseIntIn(value, { min, max });
+    if ('error' in r) throw new InvalidArgumentError(`${r.error}.`);
+    return r.value;
   };
 }
 
-/** A finite-number option parser; `min` is inclusive unless `exclusive`. */
-export function numberArg(min = -Infinity, exclusive = false): (value: string) => number {
-  const what = min === -Infinity ? 'a finite number' : `a number ${exclusive ? '>' : '>='} ${min}`;
+/** A finite-number option parser; `min` is inclusive unless `exclusive`; `max` inclusive. */
+export function numberArg(min?: number, exclusive = false, max?: number): (value: string) => number {
   return (value) => {
-    const t = value.trim();
-    const n = t === '' ? NaN : Number(t);
-    if (!Number.isFinite(n) || n < min || (exclusive && n === min)) throw new InvalidArgumentError(`expected ${what}.`);
-    return n;
+    const r = parseNumberIn(value, { min, max, exclusive });
+    if ('error' in r) throw new InvalidArgumentError(`${r.error}.`);
+    return r.value;
   };
 }
 
@@ -39,6 +36,7 @@ export function shardArg(value: string): Shard {
   if (!m) throw new InvalidArgumentError("expected i/n, e.g. '2/4' for the second of four shards.");
   const index = Number(m[1]);
   const count = Number(m[2]);
+  if (count > LIMITS.samples) throw new InvalidArgumentError(`at most ${LIMITS.samples} shards.`);
   if (count < 1 || index < 1 || index > count) throw new InvalidArgumentError(`shard index must be between 1 and ${Math.max(count, 1)} (shards are numbered from 1).`);
   return { index, count };
 }
@@ -53,6 +51,8 @@ export function labelsArg(value: string): LabelsSpec {
   if (parts.length === 0 || parts.some((p) => !/^-?\d+$/.test(p))) {
     throw new InvalidArgumentError("expected a comma-separated list of class indices (e.g. '0,1,2'; -1 = unconditional) or 'random'.");
   }
+  if (parts.length > LIMITS.samples) throw new InvalidArgumentError(`at most ${LIMITS.samples} labels.`);
+  if (parts.some((p) => !Number.isSafeInteger(Number(p)))) throw new InvalidArgumentError('class indices must be small integers (-1 = unconditional).');
   return { kind: 'list', values: parts.map(Number) };
 }
 

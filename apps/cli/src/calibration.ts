@@ -7,7 +7,7 @@ import { tf, type ImageBatch } from '@tarflow/tensor';
 import { loadDataset } from '@tarflow/data';
 import type { TarFlow } from '@tarflow/model';
 import { CliError, UsageError, messageOf } from './errors.js';
-import { floatTensor, readSafetensors } from './files.js';
+import { checkImages, floatTensor, readSafetensors } from './files.js';
 
 export interface CalibrationFlags {
   images?: string;
@@ -24,6 +24,7 @@ export async function loadCalibration(model: TarFlow, flags: CalibrationFlags): 
     const file = await readSafetensors(flags.images, '--images file');
     const t = floatTensor(file, 'x', flags.images, '--images file', [null, C, S, S]);
     if (t.shape[0] < 1) throw new CliError(`--images file ${flags.images}: tensor 'x' holds no images`);
+    checkImages(t.data, t.shape, `--images file ${flags.images}: tensor 'x'`, { range: true });
     return { images: tf.tensor4d(t.data, t.shape as [number, number, number, number]), what: `${flags.images} (${t.shape[0]} images)` };
   }
   if (flags.dataset !== undefined) {

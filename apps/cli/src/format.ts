@@ -1,10 +1,9 @@
 /**
- * Text formatting of command output: aligned tables, numbers, strategies and
- * solve reports.
+ * Text formatting of command output: aligned tables, numbers and solve
+ * reports (strategies print through @tarflow/solvers' formatStrategy and
+ * describeBlockStrategy).
  */
-import { compactStrategy, type BlockStrategy, type SolveReport } from '@tarflow/solvers';
-
-export { compactStrategy };
+import { describeBlockStrategy, formatStrategy, type SolveReport, type UnconvergedModule } from '@tarflow/solvers';
 
 /** A plain-text table; columns whose `align` is 'r' are right-aligned. */
 export function table(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
@@ -17,36 +16,9 @@ export function table(headers: string[], rows: string[][], align: Array<'l' | 'r
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** A markdown table (for bench). */
-export function markdownTable(headers: string[], rows: string[][], align: Array<'l' | 'r'> = []): string {
-  const sep = headers.map((_, c) => (align[c] === 'r' ? '---:' : '---'));
-  return [headers, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
-}
+import { ms, sci } from '@tarflow/bench';
 
-export function ms(x: number): string {
-  if (x >= 10_000) return `${(x / 1000).toFixed(1)} s`;
-  if (x >= 1000) return `${(x / 1000).toFixed(2)} s`;
-  return `${x.toFixed(x >= 100 ? 0 : 1)} ms`;
-}
-
-export function sci(x: number | undefined, digits = 2): string {
-  if (x === undefined || Number.isNaN(x)) return '–';
-  if (x === 0) return '0';
-  return Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? x.toPrecision(digits + 1) : x.toExponential(digits);
-}
-
-export function mib(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-}
-
-/** One block's strategy in words: `sequential`, `jacobi ≤12 tol 1e-4`, `gs-jacobi G=4 ≤8/module`. */
-export function describeBlockStrategy(s: BlockStrategy): string {
-  if (s.kind === 'sequential') return 'sequential';
-  const parts = [s.modules === 1 ? `jacobi ≤${s.maxIterations}` : `gs-jacobi G=${s.modules} ≤${s.maxIterations}/module`];
-  if (s.tolerance !== undefined) parts.push(`tol ${sci(s.tolerance, 0)}`);
-  if (s.guess === 'zeros') parts.push('zeros guess');
-  return parts.join(' ');
-}
+export { ms, sci };
 
 /** The per-block table and totals of a solve report. */
 export function formatReport(report: SolveReport, numBlocks: number): string {
@@ -60,10 +32,31 @@ export function formatReport(report: SolveReport, numBlocks: number): string {
     ms(b.wallMs),
   ]);
   const speedup = report.depth > 0 ? report.sequentialDepth / report.depth : Infinity;
+  const warnings = unconvergedWarnings(report);
   return [
     table(['block', 'fwd', 'strategy', 'iterations', 'depth', 'fallbacks', 'time'], rows, ['r', 'r', 'l', 'l', 'r', 'r', 'r']),
-    report.joint ? `strategy ${report.strategy}: the blocks iterate together; depth counts joint iterations` : `strategy ${compactStrategy(report.blocks.map((b) => b.strategy))}`,
+    report.joint ? `strategy ${report.strategy}: the blocks iterate together; depth counts joint iterations` : `strategy ${formatStrategy(report.blocks.map((b) => b.strategy), { compact: true })}`,
     `depth ${report.depth} of ${report.sequentialDepth} sequential (${speedup.toFixed(2)}× fewer dependent steps), ` +
       `${report.fallbacks} fallback${report.fallbacks === 1 ? '' : 's'}, ${ms(report.wallMs)}`,
+    ...warnings,
   ].join('\n');
+}
+
+/**
+ * One warning line per block with modules that stopped at their iteration
+ * budget above their tolerance (report.unconverged): those samples are not
+ * the exact inverse.
+ */
+export function unconvergedWarnings(report: SolveReport): string[] {
+  const byBlock = new Map<number, UnconvergedModule[]>();
+  for (const u of report.unconverged ?? []) byBlock.set(u.block, [...(byBlock.get(u.block) ?? []), u]);
+  return [...byBlock].map(([block, mods]) => {
+    const worst = mods.reduce((a, b) => (b.residual > a.residual ? b : a));
+    const what = report.joint
+      ? `the joint solve stopped at its budget of ${worst.iterations} iterations`
+      : mods.length === 1 && report.blocks[block]?.modules.length === 1
+        ? `stopped at its budget of ${worst.iterations} iterations`
+        : `${mods.length} module${mods.length === 1 ? '' : 's'} (positions ${mods.map((m) => `${m.start}…${m.end}`).join(', ')}) stopped at their iteration budget`;
+    return `warning: block ${block}: ${what} with residual ${sci(worst.residual)} above its tolerance ${sci(worst.tolerance)}; its samples are not exact (more iterations, or sequential, fix that)`;
+  });
 }

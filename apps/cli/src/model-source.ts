@@ -6,8 +6,8 @@
 import { basename } from 'node:path';
 import { importCheckpoint, parseSafetensors } from '@tarflow/checkpoint';
 import { zlibInflate } from '@tarflow/checkpoint/node';
-import { loadModel, type TarFlow, type TarFlowConfig } from '@tarflow/model';
-import { fnv1a32 } from '@tarflow/train';
+import { loadModel, tarflowConversion, type TarFlow, type TarFlowConfig } from '@tarflow/model';
+import { fnv1a32 } from '@tarflow/tensor/hash';
 import { defaultModelBytes } from '@tarflow/zoo';
 import { CliError, messageOf } from './errors.js';
 import { readBytes } from './files.js';
@@ -20,15 +20,21 @@ export interface ModelSource {
   hash: string;
   /** Training steps recorded in the checkpoint's metadata (`train_step`), when present. */
   trainStep?: number;
+  /** The checkpoint's safetensors metadata (empty for a .pth): shipped plans live there. */
+  metadata: Record<string, string>;
 }
 
-function trainStepOf(bytes: Uint8Array): number | undefined {
+function metadataOf(bytes: Uint8Array): Record<string, string> {
   try {
-    const step = Number(parseSafetensors(bytes).metadata.train_step);
-    return Number.isInteger(step) ? step : undefined;
+    return parseSafetensors(bytes).metadata;
   } catch {
-    return undefined; // not safetensors (a .pth): no such record
+    return {}; // not safetensors (a .pth): no metadata
   }
+}
+
+function trainStepOf(metadata: Record<string, string>): number | undefined {
+  const step = Number(metadata.train_step);
+  return metadata.train_step !== undefined && Number.isInteger(step) ? step : undefined;
 }
 
 function isZip(bytes: Uint8Array): boolean {
@@ -39,7 +45,7 @@ function isZip(bytes: Uint8Array): boolean {
 export function modelFromBytes(bytes: Uint8Array, fileName: string, overrides: Partial<TarFlowConfig> = {}): TarFlow {
   let tarflowBytes = bytes;
   if (isZip(bytes)) {
-    tarflowBytes = importCheckpoint(bytes, { fileName, inflate: zlibInflate, overrides }).bytes;
+    tarflowBytes = importCheckpoint(bytes, { fileName, inflate: zlibInflate, ...tarflowConversion(overrides) }).bytes;
   }
   try {
     return loadModel(tarflowBytes, overrides);
@@ -48,7 +54,7 @@ export function modelFromBytes(bytes: Uint8Array, fileName: string, overrides: P
     if (tarflowBytes === bytes && /metadata key 'config' is missing/.test(messageOf(e))) {
       let converted: Uint8Array;
       try {
-        converted = importCheckpoint(bytes, { fileName, overrides }).bytes;
+        converted = importCheckpoint(bytes, { fileName, ...tarflowConversion(overrides) }).bytes;
       } catch (inner) {
         throw new CliError(`not a TarFlow checkpoint: its metadata has no model config, and none can be inferred from its tensors (${messageOf(inner)})`);
       }
@@ -67,11 +73,13 @@ export async function loadModelSource(checkpoint: string | undefined): Promise<M
     } catch (e) {
       throw new CliError(`the embedded default model is missing (${messageOf(e)}); pass --checkpoint <file>`);
     }
-    return { model: loadModel(bytes), name: 'default', hash: fnv1a32(bytes), trainStep: trainStepOf(bytes) };
+    const metadata = metadataOf(bytes);
+    return { model: loadModel(bytes), name: 'default', hash: fnv1a32(bytes), trainStep: trainStepOf(metadata), metadata };
   }
   const bytes = await readBytes(checkpoint, 'checkpoint');
   try {
-    return { model: modelFromBytes(bytes, basename(checkpoint)), name: checkpoint, hash: fnv1a32(bytes), trainStep: trainStepOf(bytes) };
+    const metadata = metadataOf(bytes);
+    return { model: modelFromBytes(bytes, basename(checkpoint)), name: checkpoint, hash: fnv1a32(bytes), trainStep: trainStepOf(metadata), metadata };
   } catch (e) {
     throw new CliError(`checkpoint ${checkpoint}: ${messageOf(e)}`);
   }

@@ -60,6 +60,17 @@ describe('sample', () => {
     expect(r.stderr).toMatch(/sample \[.*\] 4\/4/);
   });
 
+  it('--engine picks how block maps are evaluated and the report says which ran', async () => {
+    const run = (engine: string) => tarflow(['sample', '--checkpoint', UNCOND, '--batch', '2', '--engine', engine, '--json']);
+    const [plain, fused, bad] = await Promise.all([run('plain'), run('fused'), run('fast')]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(fused.code, fused.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).engine).toEqual({ name: 'plain' });
+    expect(JSON.parse(fused.stdout).engine).toEqual({ name: 'fused' });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--engine.*fast.*(auto|fused|plain)/s);
+  });
+
   it('is reproducible from the seed, and --seed changes the draw', async () => {
     const run = (seed: string, name: string) => tarflow(['sample', '--checkpoint', UNCOND, '--batch', '2', '--seed', seed, '--out', join(tmp.dir, name)]);
     const results = await Promise.all([run('5', 'a.safetensors'), run('5', 'b.safetensors'), run('6', 'c.safetensors')]);

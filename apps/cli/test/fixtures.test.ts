@@ -58,7 +58,7 @@ describe.each(FIXTURES)('%s', (name) => {
 
   it('sample reproduces sequential.sample', async () => {
     const out = join(tmp.dir, 'sequential.safetensors');
-    const r = await tarflow(['sample', ...inputs, ...guidanceFlags(f.spec.cases.sequential), '--out', out, '--json']);
+    const r = await tarflow(['sample', ...inputs, ...guidanceFlags(f.spec.cases.sequential), '--solver', 'sequential', '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout).report;
     expect(report.depth).toBe(report.sequentialDepth);

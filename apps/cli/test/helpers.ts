@@ -13,13 +13,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `tarflow` in a child process. */
-export function tarflow(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+/** The tests' cache folder (plans): never the user's. */
+const TEST_CACHE = mkdtempSync(join(tmpdir(), 'tarflow-cli-cache-'));
+process.on('exit', () => rmSync(TEST_CACHE, { recursive: true, force: true }));
+
+/** Runs the built `tarflow` in a child process (killed after `timeoutMs`, when given). */
+export function tarflow(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: options.cwd, env: { ...process.env, ...options.env }, maxBuffer: 64 * 2 ** 20 },
+      { cwd: options.cwd, env: { ...process.env, XDG_CACHE_HOME: TEST_CACHE, ...options.env }, maxBuffer: 64 * 2 ** 20, timeout: options.timeoutMs ?? 0, killSignal: 'SIGKILL' },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });

@@ -1,8 +1,9 @@
-/** The CLI's own small pieces, in process: flag parsers, shard ranges, strategy names, merged reports. */
+/** The CLI's own small pieces, in process: flag parsers, shard ranges, report text, merged reports. */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
 import { checkLabelValues, intArg, labelsArg, numberArg, outputKind, shardArg } from '../src/args.js';
-import { compactStrategy } from '../src/format.js';
+import type { BlockStrategy } from '@tarflow/solvers';
+import { formatReport } from '../src/format.js';
 import { shardRange } from '../src/commands/sample.js';
 
 describe('flag parsers', () => {
@@ -47,23 +48,23 @@ describe('shardRange', () => {
   });
 });
 
-describe('compactStrategy', () => {
-  it('names strategies briefly', () => {
-    expect(compactStrategy([{ kind: 'sequential' }, { kind: 'sequential' }])).toBe('sequential');
-    expect(
-      compactStrategy([
-        { kind: 'jacobi', modules: 4, maxIterations: 12, tolerance: 1e-4 },
-        { kind: 'jacobi', modules: 1, maxIterations: 10, tolerance: 1e-4 },
-      ]),
-    ).toBe('[0-4-12-10], tol 1e-4');
-    expect(compactStrategy([{ kind: 'jacobi', modules: 1, maxIterations: 48 }, { kind: 'jacobi', modules: 1, maxIterations: 48 }])).toBe('J48 on every block');
-    expect(
-      compactStrategy([
-        { kind: 'sequential' },
-        { kind: 'jacobi', modules: 2, maxIterations: 9, guess: 'zeros', tolerance: 0.01 },
-        { kind: 'jacobi', modules: 1, maxIterations: 5, tolerance: 0.03 },
-      ]),
-    ).toBe('seq GS2×9z@0.01 J5@0.03');
-    expect(compactStrategy({ kind: 'joint', maxIterations: 19, guess: 'table' })).toBe('joint:19 (table guess)');
+describe('formatReport', () => {
+  it('describes each block and names the whole strategy briefly', () => {
+    const strategies: BlockStrategy[] = [
+      { kind: 'sequential' },
+      { kind: 'jacobi', modules: 2, maxIterations: 9, guess: 'zeros', tolerance: 0.01 },
+    ];
+    const blocks = strategies.map((strategy) => ({
+      strategy,
+      modules: [{ start: 1, end: 15, iterations: strategy.kind === 'sequential' ? 0 : 4, residuals: [], depth: 4 }],
+      depth: strategy.kind === 'sequential' ? 15 : 4,
+      positionsEvaluated: 15,
+      fallbacks: 0,
+      wallMs: 1,
+    }));
+    const text = formatReport({ blocks, depth: 19, sequentialDepth: 30, fallbacks: 0, unconverged: [], wallMs: 2, strategy: 'ignored' }, 2);
+    expect(text).toMatch(/GS-Jacobi G=2, ≤ 9 it\/module, tol 0\.01, zeros guess/);
+    expect(text).toMatch(/strategy seq GS2×9z, tol 0\.01\n/);
+    expect(text).toMatch(/depth 19 of 30 sequential/);
   });
 });

@@ -8,8 +8,8 @@ import './style.css';
 import { DEFAULT_MODEL_SAMPLING, defaultModelUrl } from '@tarflow/zoo';
 import { seededLabels } from '@tarflow/tensor/random';
 import { BACKEND_NAMES, type BackendPreference } from '@tarflow/backends';
-import { formatSamplingStrategy, parseSamplingStrategy, type BlockReport, type JacobiStrategy, type SamplingStrategy, type SolveReport } from '@tarflow/solvers';
-import type { GuidanceSettings } from '@tarflow/model';
+import { describeBlockStrategy, describeStrategy, formatStrategy, isJointStrategy, parseStrategy, sequentialStrategy, type BlockReport, type JacobiStrategy, type SamplingStrategy, type SolveReport } from '@tarflow/solvers';
+import type { GuidanceSettings, RecommendedSampling } from '@tarflow/model';
 import type {
   BackendInfo,
   CompareResult,
@@ -25,7 +25,8 @@ import type {
   SampleSettings,
   SolverSpec,
 } from './protocol.js';
-import { blockColour, describeBlockStrategy, drawImages, el, formatMs, formatNum, residualChart } from './render.js';
+import { blockColour, drawImages, el, formatMs, formatNum, residualChart } from './render.js';
+import { readStoredPlans, writeStoredPlan } from './plan-store.js';
 
 // ------------------------------------------------------------------ worker client
 
@@ -36,13 +37,20 @@ class StoppedError extends Error {
   }
 }
 
-/** Sends requests to the sampling worker; progress arrives through a callback. */
+/**
+ * Sends requests to the sampling worker; progress arrives through a callback.
+ * Each worker starts with the kept plans (`plans()`), and every plan it keeps
+ * comes back through `onStore`.
+ */
 class WorkerClient {
   private worker!: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; progress?: (p: Progress) => void }>();
 
-  constructor() {
+  constructor(
+    private readonly plans: () => Record<string, unknown>,
+    private readonly onStore: (key: string, json: string) => void,
+  ) {
     this.spawn();
   }
 
@@ -50,6 +58,10 @@ class WorkerClient {
     this.worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'tarflow-sampler' });
     this.worker.onmessage = (e: MessageEvent<Reply>) => {
       const r = e.data;
+      if (r.kind === 'store') {
+        this.onStore(r.key, r.json);
+        return;
+      }
       const p = this.pending.get(r.id);
       if (!p) return;
       if (r.kind === 'progress') {
@@ -64,6 +76,8 @@ class WorkerClient {
       e.preventDefault();
       this.failAll(new Error(`the sampling worker failed: ${e.message || 'it could not start'}`));
     };
+    // Requests run in order: the plans are in place before any run.
+    this.call({ type: 'plans', entries: this.plans() }).catch(() => undefined);
   }
 
   call<T extends Request['type']>(request: Extract<Request, { type: T }>, progress?: (p: Progress) => void, transfer: Transferable[] = []): Promise<ResultOf[T]> {
@@ -97,7 +111,42 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
 const input = (id: string) => $<HTMLInputElement>(id);
 const select = (id: string) => $<HTMLSelectElement>(id);
 
-const client = new WorkerClient();
+/** Plans kept from earlier visits and this one (plan-store.ts), by plan-store key; written to localStorage as they come. */
+const keptPlans: Record<string, unknown> = {};
+const planStoreNotes: string[] = [];
+function storage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // storage disabled (e.g. some private modes): plans last one visit
+  }
+}
+{
+  const s = storage();
+  if (s) {
+    const { entries, notes } = readStoredPlans(s);
+    Object.assign(keptPlans, entries);
+    planStoreNotes.push(...notes);
+  } else planStoreNotes.push('the browser gives this page no storage: plans are kept for this visit only');
+}
+const client = new WorkerClient(
+  () => ({ ...keptPlans }),
+  (key, json) => {
+    keptPlans[key] = JSON.parse(json);
+    const s = storage();
+    const note = s ? writeStoredPlan(s, key, json) : null;
+    if (note && !planStoreNotes.includes(note)) planStoreNotes.push(note);
+    showPlanStoreNotes();
+  },
+);
+
+/** Notes about the kept plans (unreadable entries removed, a full storage), under the solver. */
+function showPlanStoreNotes(): void {
+  const box = document.getElementById('plan-store-note');
+  if (!box) return;
+  box.hidden = planStoreNotes.length === 0;
+  box.textContent = planStoreNotes.map((n) => `note: ${n}`).join(' · ');
+}
 const params = new URLSearchParams(location.search);
 const wasmPaths = new URL('wasm/', document.baseURI).href;
 
@@ -126,8 +175,8 @@ function setBusy(delta: 1 | -1): void {
   busyCount = Math.max(0, busyCount + delta);
   const busy = busyCount > 0;
   document.body.dataset.state = busy ? 'busy' : 'idle';
-  for (const id of ['sample', 'compare', 'metrics', 'load-default', 'model-file', 'backend']) {
-    ($(id) as HTMLButtonElement | HTMLInputElement | HTMLSelectElement).disabled = busy || (id !== 'backend' && id !== 'load-default' && id !== 'model-file' && !model);
+  for (const id of ['sample', 'compare', 'metrics', 'load-default', 'open-file', 'model-file', 'backend']) {
+    ($(id) as HTMLButtonElement | HTMLInputElement | HTMLSelectElement).disabled = busy || (['sample', 'compare', 'metrics'].includes(id) && !model);
   }
   $<HTMLButtonElement>('stop').disabled = !busy;
   if (busy && progressTimer === undefined) {
@@ -144,16 +193,32 @@ function paintProgressText(): void {
   $('progress-text').textContent = `${lastProgress}${elapsed}`;
 }
 
+/**
+ * The progress line and bar: `fraction` in [0, 1], or undefined while a phase
+ * of unknown length runs (planning, calibrating), which the bar shows as a
+ * moving stripe. Screen readers hear each new message once (#progress-live),
+ * not the ticking elapsed time.
+ */
 function setProgress(message: string, fraction?: number): void {
+  if (message !== lastProgress) $('progress-live').textContent = message;
   lastProgress = message;
   paintProgressText();
-  if (fraction !== undefined) $('progress-fill').style.width = `${Math.round(Math.max(0, Math.min(1, fraction)) * 100)}%`;
+  const bar = $('progress-bar');
+  bar.classList.toggle('indeterminate', fraction === undefined && busyCount > 0);
+  if (fraction === undefined) {
+    bar.removeAttribute('aria-valuenow');
+    return;
+  }
+  const percent = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  $('progress-fill').style.width = `${percent}%`;
+  bar.setAttribute('aria-valuenow', String(percent));
 }
 
 // ------------------------------------------------------------------ backend
 
 function showBackend(info: BackendInfo): void {
   $('backend-name').textContent = info.name;
+  $('backend-reason').textContent = info.reason;
   const status = $('backend-status');
   status.replaceChildren(
     el('div', {}, info.detail),
@@ -196,12 +261,33 @@ function showModel(info: ModelInfo): void {
         `${c.num_classes > 0 ? `${c.num_classes} classes` : 'unconditional'} · ${(info.parameters / 1e6).toFixed(2)} M parameters${trained}`,
     ),
   );
+  applyRecommended(info.recommended);
   if (digits.size === 0 || [...digits].some((d) => d >= c.num_classes)) {
     digits.clear();
     for (let k = 0; k < c.num_classes; k++) digits.add(k);
   }
   renderLabels();
   validateSolver();
+}
+
+/** Fields a URL parameter set: the first model's recommended settings leave them alone. */
+const fromUrl = new Set<string>();
+
+/** Puts the model's recommended sampling settings (or the embedded model's) into the guidance fields. */
+function applyRecommended(r: RecommendedSampling | null): void {
+  const g = r?.guidance ?? (r ? { scale: 0 } : DEFAULT_MODEL_SAMPLING.guidance);
+  const set = (id: string, value: string) => {
+    if (!fromUrl.has(id)) input(id).value = value;
+  };
+  set('guidance-scale', String(g.scale));
+  select('guidance-on').value = ('on' in g && g.on) || 'both';
+  input('annealed').checked = ('annealed' in g && g.annealed) || false;
+  set('attn-temp', String(('attnTemp' in g && g.attnTemp) || 1));
+  set('temperature', String(r?.temperature ?? (r ? 1 : DEFAULT_MODEL_SAMPLING.temperature)));
+  input('denoise').checked = r?.denoise ?? (r ? false : DEFAULT_MODEL_SAMPLING.denoise);
+  $('defaults-note').textContent = r ? "(defaults: this model's recommended settings)" : '(this model recommends none: the embedded model’s defaults)';
+  fromUrl.clear();
+  refreshValidity();
 }
 
 async function loadBytes(name: string, bytes: ArrayBuffer): Promise<boolean> {
@@ -254,6 +340,12 @@ function clearResults(): void {
   $('empty').hidden = false;
 }
 
+/** The results of earlier runs, hidden when a run fails so that they are not read as its output. */
+function hideResults(): void {
+  for (const id of ['samples-card', 'report-card', 'trace-card', 'compare-card', 'metrics-card']) $(id).hidden = true;
+  $('empty').hidden = true;
+}
+
 // ------------------------------------------------------------------ labels
 
 function numClasses(): number {
@@ -277,7 +369,8 @@ function renderLabels(): void {
   const box = $('label-buttons');
   box.replaceChildren(
     ...Array.from({ length: K }, (_, k) => {
-      const b = el('button', { type: 'button', class: `digit${labelMode === 'digits' && digits.has(k) ? ' on' : ''}`, 'data-label': k }, k);
+      const on = labelMode === 'digits' && digits.has(k);
+      const b = el('button', { type: 'button', class: `digit${on ? ' on' : ''}`, 'data-label': k, 'aria-pressed': String(on) }, k);
       b.addEventListener('click', () => {
         if (labelMode !== 'digits') {
           labelMode = 'digits';
@@ -290,13 +383,18 @@ function renderLabels(): void {
       return b;
     }),
   );
-  if (K === 0) box.append(el('span', { class: 'muted small' }, 'this model is unconditional'));
-  $('labels-random').classList.toggle('on', labelMode === 'random');
-  $('labels-none').classList.toggle('on', labelMode === 'none');
+  if (K === 0) box.append(el('span', { class: 'muted small' }, model ? 'this model is unconditional' : 'loading the model…'));
+  for (const [id, mode] of [
+    ['labels-random', 'random'],
+    ['labels-none', 'none'],
+  ] as const) {
+    $(id).classList.toggle('on', labelMode === mode);
+    $(id).setAttribute('aria-pressed', String(labelMode === mode));
+  }
   for (const id of ['labels-all', 'labels-random', 'labels-none']) $<HTMLButtonElement>(id).disabled = K === 0;
-  const batch = readInt('batch', 1, 64) ?? 8;
-  const seed = readInt('seed', 0, 2147483646) ?? 0;
-  const labels = labelsFor(batch, seed);
+  const batch = readInt('batch', 1, 64);
+  const seed = readInt('seed', 0, 2147483646);
+  const labels = batch !== null && seed !== null ? labelsFor(batch, seed) : null;
   $('labels-preview').textContent = labels ? `labels: ${labels.map((l) => (l < 0 ? '∅' : l)).join(' ')}` : '';
 }
 
@@ -331,13 +429,13 @@ function readSolver(): { spec: SolverSpec } | { error: string; where: 'strategy-
   const blocks = model.config.num_blocks;
   const kind = select('solver').value;
   const tol = readTolerance();
-  if (kind === 'sequential') return { spec: { kind: 'strategy', strategy: Array.from({ length: blocks }, () => ({ kind: 'sequential' as const })) } };
-  if (kind === 'auto') return { spec: { kind: 'auto', objective: select('objective').value as 'depth' | 'time' } };
+  if (kind === 'sequential') return { spec: { kind: 'strategy', strategy: sequentialStrategy(blocks) } };
+  if (kind === 'auto') return { spec: { kind: 'auto', objective: select('objective').value as 'depth' | 'time', effort: select('effort').value as 'quick' | 'thorough' } };
   if (tol.error) return { error: tol.error, where: kind === 'strategy' ? 'strategy-error' : 'solver-error' };
   const extra = tol.value !== undefined ? { tolerance: tol.value } : {};
   if (kind === 'strategy') {
     try {
-      return { spec: { kind: 'strategy', strategy: parseSamplingStrategy(input('strategy-text').value, blocks, model.tokens, extra) } };
+      return { spec: { kind: 'strategy', strategy: parseStrategy(input('strategy-text').value, blocks, model.tokens, extra) } };
     } catch (e) {
       return { error: errorText(e), where: 'strategy-error' };
     }
@@ -362,7 +460,7 @@ function validateSolver(): boolean {
   showError('strategy-error', 'error' in r && r.where === 'strategy-error' ? r.error : null);
   showError('solver-error', 'error' in r && r.where === 'solver-error' && model ? r.error : null);
   input('strategy-text').classList.toggle('invalid', 'error' in r && r.where === 'strategy-error');
-  $('strategy-preview').textContent = 'spec' in r && r.spec.kind === 'strategy' && kind === 'strategy' ? `= ${formatSamplingStrategy(r.spec.strategy)}` : '';
+  $('strategy-preview').textContent = 'spec' in r && r.spec.kind === 'strategy' && kind === 'strategy' ? `= ${formatStrategy(r.spec.strategy)}` : '';
   return 'spec' in r;
 }
 
@@ -374,28 +472,47 @@ function readGuidance(): GuidanceSettings | null | undefined {
   return { scale, on: select('guidance-on').value as GuidanceSettings['on'], annealed: input('annealed').checked, attnTemp };
 }
 
-function readSettings(): SampleSettings | null {
+/** The settings in the form, or what is wrong with them (fields outlined as a side effect). */
+function checkSettings(): { settings: SampleSettings } | { error: string } {
   const batch = readInt('batch', 1, 64);
   const seed = readInt('seed', 0, 2147483646);
   const guidance = readGuidance();
   const temperature = readNumber('temperature', 0.01);
   const solver = readSolver();
   validateSolver();
-  if (batch === null || seed === null || guidance === undefined || temperature === null || 'error' in solver) {
-    showRunError(
-      batch === null
-        ? 'batch size must be an integer from 1 to 64'
-        : seed === null
-          ? 'seed must be an integer from 0 to 2147483646'
-          : guidance === undefined
-            ? 'guidance scale must be ≥ 0 and attention temperature > 0'
-            : temperature === null
-              ? 'sampling temperature must be > 0'
-              : 'the solver settings are not valid (see the message under the solver)',
-    );
+  if (batch === null) return { error: 'batch size must be an integer from 1 to 64' };
+  if (seed === null) return { error: 'seed must be an integer from 0 to 2147483646' };
+  if (guidance === undefined) return { error: 'guidance scale must be ≥ 0 and attention temperature > 0' };
+  if (temperature === null) return { error: 'sampling temperature must be > 0' };
+  if ('error' in solver) return { error: 'the solver settings are not valid (see the message under the solver)' };
+  return { settings: { batch, seed, labels: labelsFor(batch, seed), guidance, temperature, denoise: input('denoise').checked, solver: solver.spec, trace: input('trace').checked } };
+}
+
+/** Whether the run error on show is about the settings (and so goes once they are valid). */
+let settingsErrorShown = false;
+
+function readSettings(): SampleSettings | null {
+  const r = checkSettings();
+  if ('error' in r) {
+    showRunError(r.error);
+    settingsErrorShown = true;
     return null;
   }
-  return { batch, seed, labels: labelsFor(batch, seed), guidance, temperature, denoise: input('denoise').checked, solver: solver.spec, trace: input('trace').checked };
+  return r.settings;
+}
+
+/** Re-checks the form after an edit: outlines and a settings error clear as soon as the values are valid. */
+function refreshValidity(): void {
+  if (!model) return;
+  const r = checkSettings();
+  if (!settingsErrorShown) return;
+  if ('error' in r) {
+    showRunError(r.error);
+    settingsErrorShown = true;
+  } else {
+    showRunError(null);
+    settingsErrorShown = false;
+  }
 }
 
 function describeSettings(s: SampleSettings): string {
@@ -408,25 +525,15 @@ function describeSettings(s: SampleSettings): string {
 // ------------------------------------------------------------------ results
 
 function showRunError(message: string | null): void {
+  settingsErrorShown = false;
   showError('run-error', message);
 }
 
 /**
- * A report's strategy as text: the notation where it fits, else — where every
- * block has the same strategy — that one in words (formatStrategy prints JSON
- * for those), else the JSON.
+ * A report's strategy for display: its text (formatStrategy: `sequential`,
+ * `jacobi:8`, the notation, `joint:19 …`), with the per-block JSON of
+ * strategies whose blocks differ folded away (still there to copy).
  */
-function strategyText(report: SolveReport): string {
-  if (!report.strategy.startsWith('[{')) return report.strategy;
-  const first = JSON.stringify(report.blocks[0]?.strategy);
-  if (report.blocks.every((b) => JSON.stringify(b.strategy) === first)) {
-    const only = report.blocks[0].strategy;
-    return only.kind === 'sequential' ? 'sequential' : `${describeBlockStrategy(only)}, every block`;
-  }
-  return report.strategy;
-}
-
-/** A strategy for display: short text, with long JSON folded away (still there to copy). */
 function strategyNode(text: string): Node {
   if (!text.startsWith('[{')) return el('code', {}, text);
   return el('details', { class: 'json' }, el('summary', {}, 'per block (JSON)'), el('code', {}, text));
@@ -449,25 +556,56 @@ function reportSummary(report: SolveReport): HTMLElement {
     el('span', { class: 'metric' }, 'speed-up in depth ', el('b', { id: 'depth-speedup', 'data-value': speedup }, `${speedup.toFixed(2)}×`)),
     el('span', { class: 'metric' }, 'wall time ', el('b', {}, formatMs(report.wallMs))),
     el('span', { class: 'metric' }, 'fallbacks ', el('b', { id: 'fallbacks' }, report.fallbacks)),
-    el('div', { class: 'muted small' }, 'strategy ', strategyNode(strategyText(report))),
+    el('div', { class: 'muted small' }, 'strategy ', strategyNode(report.strategy)),
+    unconvergedWarning(report),
   );
 }
 
-function renderReportTable(blocks: BlockReport[], total: number): void {
+/** The blocks (sampling order) that stopped at their iteration budget above their tolerance. */
+function unconvergedBlocks(report: SolveReport): number[] {
+  return [...new Set((report.unconverged ?? []).map((u) => u.block))];
+}
+
+/** A warning that a solve stopped at its budget above its tolerance: its samples are not exact. */
+function unconvergedWarning(report: SolveReport): HTMLElement | null {
+  const list = report.unconverged ?? [];
+  if (list.length === 0) return null;
+  const worst = list.reduce((a, b) => (b.residual > a.residual ? b : a));
+  const blocks = unconvergedBlocks(report);
+  const where = report.joint ? 'The joint solve' : `Block${blocks.length === 1 ? '' : 's'} ${blocks.join(', ')}`;
+  return el(
+    'div',
+    { class: 'warning', id: 'unconverged', role: 'note', 'data-blocks': blocks.join(',') },
+    `⚠ Not converged: ${where} stopped at the iteration budget (${worst.iterations}) with residual ${formatNum(worst.residual)}, above the tolerance ${formatNum(worst.tolerance)}. ` +
+      'These samples are not the exact ones: raise max iterations, or use auto or sequential; Compare shows how far off they are.',
+  );
+}
+
+function renderReportTable(blocks: BlockReport[], total: number, report?: SolveReport): void {
+  if (report?.joint) return renderJointTable(report);
   const table = $('report-table');
   const head = el(
     'tr',
     {},
-    ...['block', 'solver', 'iterations per module', 'depth', 'fallbacks', 'wall', 'residual per iteration (log)'].map((h) => el('th', {}, h)),
+    ...['block', 'solver', 'iterations per module', 'depth', 'fallbacks', 'wall', 'residual per iteration (log)'].map((h) => el('th', { scope: 'col' }, h)),
   );
+  const flagged = new Map((report?.unconverged ?? []).map((u) => [`${u.block}/${u.module}`, u]));
   const rows = blocks.map((b, k) => {
     const tol = b.strategy.kind === 'jacobi' ? b.strategy.tolerance : undefined;
     const fallbacks = b.modules.filter((m) => m.fallback).map((m) => `${m.start}…${m.end}: ${m.fallback!.reason}`);
+    const stopped = b.modules.map((_, j) => flagged.get(`${k}/${j}`)).filter((u) => u !== undefined);
     return el(
       'tr',
-      { 'data-block': k },
+      { 'data-block': k, class: stopped.length > 0 ? 'unconverged' : undefined },
       el('td', { class: 'nowrap' }, el('span', { class: 'chip', style: `background:${blockColour(k)}` }), `${k} `, el('span', { class: 'muted small' }, `(fwd ${total - 1 - k})`)),
-      el('td', {}, describeBlockStrategy(b.strategy)),
+      el(
+        'td',
+        {},
+        describeBlockStrategy(b.strategy),
+        stopped.length > 0
+          ? el('div', { class: 'flag' }, `⚠ stopped at budget: residual ${formatNum(Math.max(...stopped.map((u) => u.residual)))} > ${formatNum(stopped[0].tolerance)}`)
+          : null,
+      ),
       el('td', { class: 'mono' }, b.strategy.kind === 'sequential' ? '—' : b.modules.map((m) => m.iterations).join(' · ')),
       el('td', { class: 'num' }, b.depth),
       el('td', { class: 'num', title: fallbacks.join('\n') }, b.fallbacks),
@@ -481,11 +619,66 @@ function renderReportTable(blocks: BlockReport[], total: number): void {
   table.replaceChildren(el('thead', {}, head), el('tbody', {}, ...rows, ...pending));
 }
 
+/**
+ * A joint solve as what it is: one row for all blocks (they iterate together;
+ * depth counts joint iterations), the residual of the last block, which
+ * iterates longest, and a note on how such a solve is judged.
+ */
+function renderJointTable(report: SolveReport | null, maxIterations?: number): void {
+  const head = el('tr', {}, ...['blocks', 'solver', 'joint iterations', 'depth', 'fallbacks', 'wall', 'residual of the last block (log)'].map((h) => el('th', { scope: 'col' }, h)));
+  if (!report) {
+    const row = el('tr', { class: 'pending' }, el('td', {}, 'all'), el('td', { colspan: 6, class: 'muted' }, `joint solve, at most ${maxIterations ?? '…'} iterations…`));
+    $('report-table').replaceChildren(el('thead', {}, head), el('tbody', {}, row));
+    return;
+  }
+  const last = report.blocks[report.blocks.length - 1];
+  const strategy = parseStrategyText(report.strategy);
+  const tol = last?.strategy.kind === 'jacobi' ? last.strategy.tolerance : undefined;
+  const row = el(
+    'tr',
+    { 'data-joint': '', class: (report.unconverged ?? []).length > 0 ? 'unconverged' : undefined },
+    el('td', { class: 'nowrap' }, ...report.blocks.map((_, k) => el('span', { class: 'chip', style: `background:${blockColour(k)}` })), `0–${report.blocks.length - 1}`),
+    el('td', {}, strategy ? describeStrategy(strategy) : report.strategy),
+    el('td', { class: 'num', id: 'joint-iterations' }, report.joint?.iterations ?? ''),
+    el('td', { class: 'num' }, report.depth),
+    el('td', { class: 'num' }, report.fallbacks),
+    el('td', { class: 'num' }, formatMs(report.wallMs)),
+    el('td', {}, last ? residualChart(last.modules, blockColour(report.blocks.length - 1), tol) : ''),
+  );
+  const note = el(
+    'tr',
+    {},
+    el(
+      'td',
+      { colspan: 7, class: 'muted small' },
+      'All blocks iterate together, so the depth is the number of joint iterations. While later blocks wait for their inputs to settle their residuals stay high, ' +
+        'and a short joint solve can end with residuals near 1: judge it by its samples (Compare measures them against the exact sampler).',
+    ),
+  );
+  $('report-table').replaceChildren(el('thead', {}, head), el('tbody', {}, row), el('tfoot', {}, note));
+}
+
+/** The strategy of a report's text, for describing it in words (null if it does not parse here). */
+function parseStrategyText(text: string): SamplingStrategy | null {
+  if (!model) return null;
+  try {
+    return parseStrategy(text, model.config.num_blocks, model.tokens);
+  } catch {
+    return null;
+  }
+}
+
 function button(label: string, onClick: () => void): HTMLButtonElement {
   const b = el('button', { type: 'button', class: 'small-button' }, label);
   b.addEventListener('click', onClick);
   return b;
 }
+
+const PLAN_SOURCES: Record<PlanSummary['source'], string> = {
+  shipped: 'shipped in the model file',
+  kept: 'kept in this browser from an earlier run',
+  planned: 'planned now (kept in this browser for next time)',
+};
 
 function renderPlan(plan: PlanSummary | undefined): void {
   const box = $('plan');
@@ -501,7 +694,9 @@ function renderPlan(plan: PlanSummary | undefined): void {
       el(
         'div',
         {},
-        `planned for ${plan.objective}${plan.tolerance !== null ? ` (tolerance ${plan.tolerance})` : ''}${plan.cached ? ', from the plan cache' : ''}: `,
+        `${plan.objective} plan${plan.tolerance !== null ? ` (tolerance ${plan.tolerance})` : ''}, `,
+        el('span', { id: 'plan-source', 'data-source': plan.source }, PLAN_SOURCES[plan.source]),
+        ': ',
         strategyNode(plan.text),
         ' ',
         button('use as strategy text', () => useStrategy(plan.text)),
@@ -513,9 +708,31 @@ function renderPlan(plan: PlanSummary | undefined): void {
           (p.ms !== undefined && p.sequentialMs !== undefined ? ` · ${formatMs(p.ms)} vs ${formatMs(p.sequentialMs)} sequential` : '') +
           ` · calibration mean |Δ| ${formatNum(p.meanAbsDiff)} (accepted on the bound ${formatNum(p.meanAbsDiffBound)}), max |Δ| ${formatNum(p.maxAbsDiff)}`,
       ),
-      el('ul', { class: 'small' }, ...plan.blocks.map((b) => el('li', {}, el('b', {}, `block ${b.samplingIndex}: ${b.choice}`), ` — ${b.reason}`))),
+      el('ul', { class: 'small' }, ...planReasons(plan)),
+      ...plan.warnings.map((w) => el('div', { class: 'muted small' }, `note: ${w}`)),
+      el(
+        'div',
+        { class: 'muted small note', id: 'plan-acceptance' },
+        `How a plan is accepted: by the quality of the samples it draws, measured against the exact sampler on calibration samples (mean |Δ| ${formatNum(p.meanAbsDiff)} within the bound ${formatNum(p.meanAbsDiffBound)}), not by residuals — ` +
+          'a few iterations can leave residuals near 1 in places the image does not show. Compare measures it on these settings.',
+      ),
     ),
   );
+}
+
+/** The plan's reasons, blocks with the same choice and reason on one line (a joint plan has one). */
+function planReasons(plan: PlanSummary): HTMLElement[] {
+  const groups = new Map<string, { blocks: number[]; choice: string; reason: string }>();
+  for (const b of plan.blocks) {
+    const key = `${b.choice}\u0000${b.reason}`;
+    const g = groups.get(key) ?? { blocks: [], choice: b.choice, reason: b.reason };
+    g.blocks.push(b.samplingIndex);
+    groups.set(key, g);
+  }
+  return [...groups.values()].map((g) => {
+    const which = g.blocks.length === plan.blocks.length && g.blocks.length > 1 ? 'all blocks' : `block${g.blocks.length === 1 ? '' : 's'} ${g.blocks.join(', ')}`;
+    return el('li', {}, el('b', {}, `${which}: ${g.choice}`), ` — ${g.reason}`);
+  });
 }
 
 function renderTrace(trace: Images[] | undefined, blocks: number): void {
@@ -536,14 +753,34 @@ function renderSample(r: SampleResult, s: SampleSettings): void {
   $('empty').hidden = true;
   $('samples-card').hidden = false;
   const B = r.images.shape[0];
-  drawImages($<HTMLCanvasElement>('grid'), r.images, { columns: Math.min(B, 8), scale: 8, fitWidth: 720 });
-  $('samples-caption').textContent = `${describeSettings(s)} · ${r.denoised ? 'after one denoising step' : 'raw samples'}`;
+  const grid = $<HTMLCanvasElement>('grid');
+  drawGrid(grid, r.images, $('samples-card'));
+  const stopped = unconvergedBlocks(r.report);
+  const exactness = stopped.length > 0 ? ` · not exact: ${r.report.joint ? 'the joint solve' : `block${stopped.length === 1 ? '' : 's'} ${stopped.join(', ')}`} stopped above the tolerance` : '';
+  grid.setAttribute('aria-label', `${B} sample${B === 1 ? '' : 's'}${s.labels ? `: digits ${s.labels.map((l) => (l < 0 ? 'unconditional' : l)).join(', ')}` : ''}${exactness}`);
+  $('samples-caption').replaceChildren(
+    `${describeSettings(s)} · ${r.denoised ? 'after one denoising step' : 'raw samples'}`,
+    stopped.length > 0 ? el('div', { class: 'flag', id: 'samples-unconverged' }, `⚠ not exact${exactness.slice(' · not exact'.length)} (see the solve report)`) : '',
+  );
   $('report-card').hidden = false;
   const summary = $('report-summary');
   summary.replaceChildren(reportSummary(r.report));
   renderPlan(r.plan);
-  renderReportTable(r.report.blocks, r.report.blocks.length);
+  renderReportTable(r.report.blocks, r.report.blocks.length, r.report);
   renderTrace(r.trace, r.report.blocks.length);
+}
+
+/**
+ * Draws a batch at one cell size whatever the batch (4 CSS px an image pixel),
+ * as many columns as fit the card (at most 8), so phones get 3 readable
+ * columns rather than 8 tiny ones.
+ */
+function drawGrid(canvas: HTMLCanvasElement, images: Images, card: HTMLElement): void {
+  const [B, , , W] = images.shape;
+  const scale = 4;
+  const width = card.clientWidth - 24 || 720;
+  const columns = Math.max(1, Math.min(B, 8, Math.floor(width / ((W + 1) * scale))));
+  drawImages(canvas, images, { columns, scale });
 }
 
 function renderCompare(r: CompareResult, s: SampleSettings): void {
@@ -551,7 +788,7 @@ function renderCompare(r: CompareResult, s: SampleSettings): void {
   $('compare-card').hidden = false;
   const B = r.sequential.images.shape[0];
   const pane = (title: string, part: { images: Images; report: SolveReport }, id: string) => {
-    const canvas = el('canvas', { class: 'pixelated', id: `compare-${id}` });
+    const canvas = el('canvas', { class: 'pixelated', id: `compare-${id}`, role: 'img', 'aria-label': `${B} samples, ${title}` });
     drawImages(canvas, part.images, { columns: Math.min(B, 4), scale: 6, fitWidth: 300 });
     return el(
       'div',
@@ -559,7 +796,8 @@ function renderCompare(r: CompareResult, s: SampleSettings): void {
       el('h3', {}, title),
       canvas,
       el('div', {}, 'depth ', el('b', { id: `compare-${id}-depth` }, part.report.depth), ` · ${formatMs(part.report.wallMs)}`, part.report.fallbacks ? ` · ${part.report.fallbacks} fallbacks` : ''),
-      el('div', { class: 'muted small' }, strategyNode(strategyText(part.report))),
+      part.report.strategy !== title ? el('div', { class: 'muted small' }, strategyNode(part.report.strategy)) : null,
+      unconvergedWarning(part.report),
     );
   };
   const depthUp = r.solver.report.depth > 0 ? r.sequential.report.depth / r.solver.report.depth : Infinity;
@@ -581,7 +819,7 @@ function renderCompare(r: CompareResult, s: SampleSettings): void {
     ),
     el('div', { class: 'muted small' }, describeSettings(s)),
   );
-  if (r.solver.plan) $('compare-body').append(el('div', { class: 'muted small' }, `planned for ${r.solver.plan.objective}: `, strategyNode(r.solver.plan.text)));
+  if (r.solver.plan) $('compare-body').append(el('div', { class: 'muted small' }, `${r.solver.plan.objective} plan, ${PLAN_SOURCES[r.solver.plan.source]}: `, strategyNode(r.solver.plan.text)));
 }
 
 function renderMetrics(r: MetricsResult): void {
@@ -634,6 +872,7 @@ type RunKind = 'sample' | 'compare' | 'metrics';
 async function run(kind: RunKind): Promise<void> {
   if (!model || busyCount > 0) return;
   showRunError(null);
+  showError('model-error', null); // a failed load is old news once the loaded model runs
   const settings = readSettings();
   if (!settings) return;
   setBusy(1);
@@ -641,18 +880,21 @@ async function run(kind: RunKind): Promise<void> {
   const live: BlockReport[] = [];
   const phases = kind === 'compare' ? ['sequential', 'sample'] : kind === 'metrics' ? ['sequential'] : ['sample'];
   setProgress(kind === 'metrics' ? 'CRM / IGM…' : 'sampling…', 0);
+  const joint = settings.solver.kind === 'strategy' && isJointStrategy(settings.solver.strategy) ? settings.solver.strategy : null;
   if (kind === 'sample') {
     $('empty').hidden = true;
     $('report-card').hidden = false;
     $('report-summary').replaceChildren(el('div', { class: 'muted' }, 'sampling…'));
     renderPlan(undefined);
-    renderReportTable([], blocks);
+    if (joint) renderJointTable(null, joint.maxIterations);
+    else renderReportTable([], blocks);
   }
   const onProgress = (p: Progress) => {
     const at = Math.max(0, phases.indexOf(p.phase));
     const fraction = p.total ? (at + (p.done ?? 0) / p.total) / phases.length : undefined;
     setProgress(p.message, fraction);
-    if (kind === 'sample' && p.phase === 'sample' && p.block) {
+    // A joint solve finishes every block together: its row appears with the result.
+    if (kind === 'sample' && p.phase === 'sample' && p.block && !joint) {
       live.push(p.block);
       renderReportTable(live, blocks);
     }
@@ -671,16 +913,25 @@ async function run(kind: RunKind): Promise<void> {
       renderMetrics(r);
       setProgress('CRM / IGM done', 1);
     }
+    revealResults(kind);
   } catch (e) {
     if (e instanceof StoppedError) {
       setProgress('stopped', 0);
     } else {
+      hideResults();
       showRunError(`${kind} failed: ${errorText(e)}`);
       setProgress(`${kind} failed`, 0);
     }
   } finally {
     setBusy(-1);
   }
+}
+
+/** On a narrow screen the results are below the controls: bring the new ones into view. */
+function revealResults(kind: RunKind): void {
+  if (!window.matchMedia('(max-width: 900px)').matches) return;
+  const card = $(kind === 'sample' ? 'samples-card' : kind === 'compare' ? 'compare-card' : 'metrics-card');
+  card.scrollIntoView({ block: 'start', behavior: 'smooth' });
 }
 
 /** Stops the running request: restarts the worker, then restores its backend and model. */
@@ -702,32 +953,43 @@ function init(): void {
   backend.value = backendPreference;
   backend.addEventListener('change', () => void applyBackend(backend.value as BackendPreference));
 
-  const g = DEFAULT_MODEL_SAMPLING.guidance;
-  input('guidance-scale').value = String(g.scale);
-  select('guidance-on').value = g.on;
-  input('attn-temp').value = '1';
-  input('annealed').checked = false;
-  input('denoise').checked = DEFAULT_MODEL_SAMPLING.denoise;
-  input('temperature').value = String(DEFAULT_MODEL_SAMPLING.temperature);
+  // The model's recommended settings fill the guidance fields once it loads; these are the embedded model's.
+  applyRecommended(null);
+  $('defaults-note').textContent = "(defaults: the model's recommended settings)";
 
   for (const [name, id] of [
     ['batch', 'batch'],
     ['seed', 'seed'],
     ['temperature', 'temperature'],
     ['strategy', 'strategy-text'],
+    ['iterations', 'iterations'],
+    ['tolerance', 'tolerance'],
   ] as const) {
     const v = params.get(name);
-    if (v !== null) input(id).value = v;
+    if (v !== null) {
+      input(id).value = v;
+      fromUrl.add(id);
+    }
   }
+  // Auto is the default: the default model ships a time plan for wasm (no planning), and a plan made here is kept for later visits.
   const solver = params.get('solver');
-  if (solver && [...select('solver').options].some((o) => o.value === solver)) select('solver').value = solver;
-  else select('solver').value = 'jacobi';
+  select('solver').value = solver && [...select('solver').options].some((o) => o.value === solver) ? solver : 'auto';
+  for (const id of ['objective', 'effort']) {
+    const v = params.get(id);
+    if (v !== null && [...select(id).options].some((o) => o.value === v)) select(id).value = v;
+  }
+  showPlanStoreNotes();
 
-  for (const id of ['solver', 'modules', 'iterations', 'tolerance', 'objective', 'strategy-text']) {
+  for (const id of ['solver', 'modules', 'iterations', 'tolerance', 'objective', 'effort', 'strategy-text']) {
     $(id).addEventListener('input', () => validateSolver());
     $(id).addEventListener('change', () => validateSolver());
   }
   for (const id of ['batch', 'seed']) $(id).addEventListener('input', () => renderLabels());
+  // Outlines and a settings error go as soon as the values are valid again.
+  for (const e of $('controls').querySelectorAll('input, select')) {
+    e.addEventListener('input', () => refreshValidity());
+    e.addEventListener('change', () => refreshValidity());
+  }
   $('seed-new').addEventListener('click', () => {
     input('seed').value = String(Math.floor(Math.random() * 100_000));
     renderLabels();
@@ -754,6 +1016,7 @@ function init(): void {
     if (e.key === 'Enter') void run('sample');
   });
   $('load-default').addEventListener('click', () => void loadDefaultModel());
+  $('open-file').addEventListener('click', () => input('model-file').click());
   input('model-file').addEventListener('change', () => {
     const file = input('model-file').files?.[0];
     input('model-file').value = '';

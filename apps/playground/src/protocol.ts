@@ -7,10 +7,10 @@
  */
 import type { BackendPreference, BackendSelection } from '@tarflow/backends';
 import type { ConvergenceMetrics, Plan } from '@tarflow/metrics';
-import type { GuidanceSettings, TarFlowConfig } from '@tarflow/model';
+import type { GuidanceSettings, RecommendedSampling, TarFlowConfig } from '@tarflow/model';
 import type { BlockReport, SamplingStrategy, SolveReport } from '@tarflow/solvers';
 
-export type BackendInfo = Pick<BackendSelection, 'name' | 'detail' | 'notes' | 'skipped'>;
+export type BackendInfo = Pick<BackendSelection, 'name' | 'detail' | 'notes' | 'skipped' | 'reason'>;
 
 export interface ModelInfo {
   name: string;
@@ -20,10 +20,12 @@ export interface ModelInfo {
   patchDim: number;
   parameters: number;
   metadata: Record<string, string>;
+  /** How the model is meant to be sampled (its file's `sampling` metadata), or null. */
+  recommended: RecommendedSampling | null;
 }
 
 /** The solver of a run: a strategy the page built or parsed, or the planner's choice. */
-export type SolverSpec = { kind: 'strategy'; strategy: SamplingStrategy } | { kind: 'auto'; objective: 'depth' | 'time' };
+export type SolverSpec = { kind: 'strategy'; strategy: SamplingStrategy } | { kind: 'auto'; objective: 'depth' | 'time'; effort: 'quick' | 'thorough' };
 
 export interface SampleSettings {
   batch: number;
@@ -38,8 +40,11 @@ export interface SampleSettings {
   trace: boolean;
 }
 
-/** A plan as sent to the page (the strategy it chose is in the run's report); `cached`: made earlier. */
-export type PlanSummary = Pick<Plan, 'objective' | 'text' | 'tolerance' | 'blocks' | 'predicted'> & { cached: boolean };
+/**
+ * A plan as sent to the page (the strategy it chose is in the run's report), with where it came from:
+ * shipped in the model file, kept from an earlier run or visit, or planned now; and kept entries that could not be used.
+ */
+export type PlanSummary = Pick<Plan, 'objective' | 'text' | 'tolerance' | 'blocks' | 'predicted'> & { source: 'shipped' | 'kept' | 'planned'; warnings: string[] };
 
 export interface Images {
   data: Float32Array;
@@ -73,6 +78,8 @@ export interface MetricsResult {
 
 export type Request =
   | { type: 'backend'; preference: BackendPreference; wasmPaths: string }
+  /** The plans kept in the page's storage (plan-store.ts), by plan-store key. */
+  | { type: 'plans'; entries: Record<string, unknown> }
   | { type: 'load'; name: string; bytes: ArrayBuffer }
   | { type: 'sample'; settings: SampleSettings }
   | { type: 'compare'; settings: SampleSettings }
@@ -80,6 +87,7 @@ export type Request =
 
 export interface ResultOf {
   backend: BackendInfo;
+  plans: number;
   load: ModelInfo;
   sample: SampleResult;
   compare: CompareResult;
@@ -100,4 +108,6 @@ export interface Progress {
 export type Reply =
   | { id: number; kind: 'progress'; progress: Progress }
   | { id: number; kind: 'result'; result: unknown }
-  | { id: number; kind: 'error'; name: string; message: string };
+  | { id: number; kind: 'error'; name: string; message: string }
+  /** A plan (or guess table) the worker kept, for the page's storage: JSON by plan-store key. */
+  | { id: number; kind: 'store'; key: string; json: string };

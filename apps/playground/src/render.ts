@@ -1,5 +1,5 @@
 /** DOM and canvas drawing for the playground: image grids, residual charts, small elements. */
-import type { BlockStrategy, ModuleReport } from '@tarflow/solvers';
+import type { ModuleReport } from '@tarflow/solvers';
 import type { Images } from './protocol.js';
 
 type Child = Node | string | number | null | undefined | false;
@@ -70,14 +70,6 @@ export function drawImages(canvas: HTMLCanvasElement, images: Images, options: {
     }
   }
   ctx.putImageData(img, 0, 0);
-}
-
-/** A block strategy in words: 'sequential', 'jacobi ≤ 12 it', 'GS-Jacobi G=4, ≤ 12 it/module'. */
-export function describeBlockStrategy(s: BlockStrategy): string {
-  if (s.kind === 'sequential') return 'sequential';
-  const tol = s.tolerance !== undefined ? `, tol ${s.tolerance}` : '';
-  const guess = s.guess && s.guess !== 'noise' ? `, ${s.guess} guess` : '';
-  return s.modules === 1 ? `Jacobi ≤ ${s.maxIterations} it${tol}${guess}` : `GS-Jacobi G=${s.modules}, ≤ ${s.maxIterations} it/module${tol}${guess}`;
 }
 
 const SVG = 'http://www.w3.org/2000/svg';

@@ -8,8 +8,8 @@ import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
 import { selectBackend } from '@tarflow/backends';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import { modelFromSafetensors, type SampleResult as ModelSampleResult, type TarFlow } from '@tarflow/model';
-import { classMeanGuess, convergenceMetrics, memoryPlanStore, planStrategyCached, sampleQuality, type Plan } from '@tarflow/metrics';
-import { isJointStrategy, type SamplingStrategy } from '@tarflow/solvers';
+import { convergenceMetrics, resolveStrategy, sampleQuality, type Plan } from '@tarflow/metrics';
+import { formatStrategy, isJointStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
 import type {
   BackendInfo,
   CompareResult,
@@ -23,6 +23,7 @@ import type {
   SampleResult,
   SampleSettings,
 } from './protocol.js';
+import { bridgedPlanStore } from './plan-store.js';
 
 const port = self as unknown as {
   postMessage(message: Reply, transfer?: Transferable[]): void;
@@ -30,12 +31,16 @@ const port = self as unknown as {
 };
 
 let model: TarFlow | null = null;
-let modelFile: { name: string; bytes: Uint8Array } | null = null;
+let modelFile: { name: string; bytes: Uint8Array; metadata: Record<string, string> } | null = null;
 let modelVersion = 0;
 /** Raw exact samples of the last sequential run, for CRM/IGM. */
 let exact: { key: string; images: ImageBatch } | null = null;
-/** Plans made in this worker, keyed by weights, backend and options. */
-const plans = memoryPlanStore();
+/**
+ * Plans by weights, backend, objective and settings (plans shipped in the model file come first): those the page
+ * kept from earlier visits, and those made here, which go back to the page to be kept.
+ */
+const planEntries = new Map<string, unknown>();
+const plans = bridgedPlanStore(planEntries, (key, json) => port.postMessage({ id: 0, kind: 'store', key, json }));
 
 function forgetRuns(): void {
   exact?.images.dispose();
@@ -58,18 +63,18 @@ function inputsKey(s: SampleSettings): string {
   return JSON.stringify([modelVersion, tf.getBackend(), s.batch, s.seed, s.labels, s.guidance, s.temperature]);
 }
 
-function summary(plan: Plan, cached: boolean): PlanSummary {
+function summary(plan: Plan, source: PlanSummary['source'], warnings: string[]): PlanSummary {
   const { objective, text, tolerance, blocks, predicted } = plan;
-  return { objective, text, tolerance, blocks, predicted, cached };
+  return { objective, text, tolerance, blocks, predicted, source, warnings };
 }
 
 function loadBytes(name: string, bytes: Uint8Array): ModelInfo {
-  const file = parseSafetensors(bytes);
+  const file = readSafetensors(bytes);
   const next = modelFromSafetensors(file);
   model?.dispose();
   forgetRuns();
   model = next;
-  modelFile = { name, bytes };
+  modelFile = { name, bytes, metadata: file.metadata };
   modelVersion += 1;
   return {
     name,
@@ -79,7 +84,35 @@ function loadBytes(name: string, bytes: Uint8Array): ModelInfo {
     patchDim: next.patchDim,
     parameters: next.trainableVariables().reduce((s, v) => s + v.size, 0),
     metadata: file.metadata,
+    recommended: next.recommended ?? null,
   };
+}
+
+/**
+ * parseSafetensors, with a plain message for a file that is not safetensors at
+ * all (its first 8 bytes, read as a header length, give a number in the
+ * quintillions for a text or PyTorch file).
+ */
+function readSafetensors(bytes: Uint8Array): ReturnType<typeof parseSafetensors> {
+  try {
+    return parseSafetensors(bytes);
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/^safetensors: (file is \d+ bytes, shorter|header length|header is not valid|header bytes are incomplete|header is not a JSON object)/.test(message)) {
+      const kb = bytes.byteLength < 2048 ? `${bytes.byteLength} bytes` : `${(bytes.byteLength / 1e6).toFixed(1)} MB`;
+      throw new Error(
+        `this is not a safetensors file (${kb}; it does not start with a safetensors header). ` +
+          'A PyTorch checkpoint (.pth) can be converted with `tarflow convert`.',
+      );
+    }
+    throw e;
+  }
+}
+
+/** What a run samples with: a strategy, and the guess table of a joint strategy with the table guess. */
+interface Chosen {
+  strategy: SamplingStrategy;
+  guessTable?: GuessTable;
 }
 
 class Session {
@@ -89,48 +122,49 @@ class Session {
     port.postMessage({ id: this.id, kind: 'progress', progress: p });
   }
 
-  /** The strategy of a run: as given, or planned (and remembered for the same inputs). */
-  strategy(s: SampleSettings, labels: tf.Tensor1D | undefined): { strategy: SamplingStrategy; plan?: PlanSummary } {
-    if (s.solver.kind === 'strategy') {
-      const chosen = s.solver.strategy;
-      if (isJointStrategy(chosen) && chosen.guess === 'table' && !chosen.table) {
-        this.progress({ phase: 'plan', message: 'calibrating the joint guess (class means)…' });
-        const table = classMeanGuess(needModel(), { guidance: s.guidance ?? undefined, temperature: s.temperature, seed: s.seed + 4321 });
-        return { strategy: { ...chosen, table } };
-      }
-      return { strategy: chosen };
-    }
-    this.progress({ phase: 'plan', message: `planning for ${s.solver.objective}…` });
-    const { plan, cached } = planStrategyCached(
-      needModel(),
+  /**
+   * The strategy of a run: as given, or (auto) shipped in the model file, kept from an earlier run or visit, or
+   * planned now and kept. As with `tarflow sample`, a plan is for the model's classes in turn, not for the run's
+   * labels: the plans shipped for the recommended settings serve every choice of digits.
+   */
+  strategy(s: SampleSettings): Chosen & { plan?: PlanSummary } {
+    const m = needModel();
+    const solver = s.solver;
+    if (solver.kind === 'auto') this.progress({ phase: 'plan', message: `looking for a ${solver.objective} plan…` });
+    else if (isJointStrategy(solver.strategy) && solver.strategy.guess === 'table') this.progress({ phase: 'plan', message: 'calibrating the joint guess (class means)…' });
+    const r = resolveStrategy(
+      m,
+      solver.kind === 'auto' ? { solver: 'auto', objective: solver.objective, effort: solver.effort } : { strategy: formatStrategy(solver.strategy) },
       {
-        objective: s.solver.objective,
         batch: s.batch,
-        labels,
         guidance: s.guidance ?? undefined,
         temperature: s.temperature,
+        seed: s.seed,
+        metadata: modelFile?.metadata,
+        store: plans,
         onProgress: (message) => this.progress({ phase: 'plan', message: `planning: ${message}` }),
       },
-      plans,
     );
-    return { strategy: plan.strategy, plan: summary(plan, cached) };
+    return { strategy: r.strategy, ...(r.guessTable ? { guessTable: r.guessTable } : {}), ...(r.plan && r.source !== 'given' ? { plan: summary(r.plan, r.source, r.warnings) } : {}) };
   }
 
   /** One model.sampleAsync with progress per block; the caller disposes the result. */
-  async sample(s: SampleSettings, strategy: SamplingStrategy, phase: string, trace: boolean): Promise<ModelSampleResult> {
+  async sample(s: SampleSettings, { strategy, guessTable }: Chosen, phase: string, trace: boolean): Promise<ModelSampleResult> {
     const m = needModel();
     const total = m.blocks.length;
     // The CLI's draws: `tarflow sample --seed S` gives the same noise for the same seed.
     const noise = seededNoise(s.seed, Array.from({ length: s.batch }, (_, i) => i), m.tokens, m.patchDim);
     const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
     const what = phase === 'sequential' ? 'exact sequential reference' : 'sampling';
-    this.progress({ phase, message: `${what}: block 1 of ${total}…`, done: 0, total });
+    if (isJointStrategy(strategy)) this.progress({ phase, message: `${what}: joint iteration 1 of at most ${strategy.maxIterations}…`, done: 0, total: strategy.maxIterations });
+    else this.progress({ phase, message: `${what}: block 1 of ${total}…`, done: 0, total });
     try {
       return await m.sampleAsync(noise, {
         labels,
         guidance: s.guidance ?? undefined,
         temperature: s.temperature,
         strategy,
+        guessTable,
         // A joint solve finishes every block together: no per-block trace, progress per joint iteration.
         trace: trace && !isJointStrategy(strategy),
         ...(isJointStrategy(strategy)
@@ -140,6 +174,7 @@ class Session {
             }
           : {}),
         onBlock: (k, block) => {
+          if (isJointStrategy(strategy)) return; // reported per joint iteration above
           const next = k + 1 < total ? ` — block ${k + 2} of ${total}…` : '';
           this.progress({ phase, message: `${what}: block ${k + 1} of ${total} done${next}`, done: k + 1, total, block });
         },
@@ -159,8 +194,9 @@ class Session {
   async runSample(s: SampleSettings): Promise<SampleResult> {
     const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
     try {
-      const { strategy, plan } = this.strategy(s, labels);
-      const r = await this.sample(s, strategy, 'sample', s.trace);
+      const chosen = this.strategy(s);
+      const { strategy, plan } = chosen;
+      const r = await this.sample(s, chosen, 'sample', s.trace);
       try {
         if (Array.isArray(strategy) && strategy.every((b) => b.kind === 'sequential')) this.keepExact(s, r.images);
         let shown = r.images;
@@ -184,31 +220,26 @@ class Session {
 
   async runCompare(s: SampleSettings): Promise<CompareResult> {
     const m = needModel();
-    const labels = s.labels ? tf.tensor1d(s.labels, 'int32') : undefined;
+    const chosen = this.strategy(s);
+    const seq = await this.sample(s, { strategy: sequentialStrategy(m.blocks.length) }, 'sequential', false);
     try {
-      const { strategy, plan } = this.strategy(s, labels);
-      const seq = await this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
+      this.keepExact(s, seq.images);
+      const fast = await this.sample(s, chosen, 'sample', false);
       try {
-        this.keepExact(s, seq.images);
-        const fast = await this.sample(s, strategy, 'sample', false);
-        try {
-          const q = sampleQuality({ samples: fast.images, reference: seq.images });
-          const out: CompareResult = {
-            sequential: { images: await images(seq.images), report: seq.report },
-            solver: { images: await images(fast.images), report: fast.report },
-            meanAbsDiff: q.meanAbsDiff ?? NaN,
-            maxAbsDiff: q.maxAbsDiff ?? NaN,
-          };
-          if (plan) out.solver.plan = plan;
-          return out;
-        } finally {
-          fast.images.dispose();
-        }
+        const q = sampleQuality({ samples: fast.images, reference: seq.images });
+        const out: CompareResult = {
+          sequential: { images: await images(seq.images), report: seq.report },
+          solver: { images: await images(fast.images), report: fast.report },
+          meanAbsDiff: q.meanAbsDiff ?? NaN,
+          maxAbsDiff: q.maxAbsDiff ?? NaN,
+        };
+        if (chosen.plan) out.solver.plan = chosen.plan;
+        return out;
       } finally {
-        seq.images.dispose();
+        fast.images.dispose();
       }
     } finally {
-      labels?.dispose();
+      seq.images.dispose();
     }
   }
 
@@ -217,7 +248,7 @@ class Session {
     const key = inputsKey(s);
     const reused = exact?.key === key;
     if (!reused) {
-      const seq = await this.sample(s, m.blocks.map(() => ({ kind: 'sequential' as const })), 'sequential', false);
+      const seq = await this.sample(s, { strategy: sequentialStrategy(m.blocks.length) }, 'sequential', false);
       this.keepExact(s, seq.images);
       seq.images.dispose();
     }
@@ -242,9 +273,13 @@ async function handle(id: number, request: Request): Promise<unknown> {
       }
       // Tensors made on the previous backend are reloaded on this one.
       if (modelFile) loadBytes(modelFile.name, modelFile.bytes);
-      const info: BackendInfo = { name: selection.name, detail: selection.detail, notes: selection.notes, skipped: selection.skipped };
+      const info: BackendInfo = { name: selection.name, detail: selection.detail, notes: selection.notes, skipped: selection.skipped, reason: selection.reason };
       return info;
     }
+    case 'plans':
+      planEntries.clear();
+      for (const [key, value] of Object.entries(request.entries)) planEntries.set(key, value);
+      return planEntries.size;
     case 'load':
       return loadBytes(request.name, new Uint8Array(request.bytes));
     case 'sample':

@@ -7,10 +7,11 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { convertCheckpoint, type ConvertResult } from '@tarflow/checkpoint/node';
-import type { TarFlowConfigJson } from '@tarflow/checkpoint';
+import { tarflowConversion, type InferredConfig, type TarFlowConfig } from '@tarflow/model';
 import { outputKind } from '../args.js';
+import { checkInputFile, outputSet } from '../files.js';
 import { CONFIG_FLAGS } from '../constants.js';
-import { CliError, UsageError, messageOf } from '../errors.js';
+import { CliError, messageOf } from '../errors.js';
 import { table } from '../format.js';
 import { emit, type CommonFlags } from '../output.js';
 
@@ -18,13 +19,13 @@ import { emit, type CommonFlags } from '../output.js';
 export type ConfigFlags = Partial<Record<keyof typeof CONFIG_FLAGS, number>>;
 
 /** The config fields given as flags. */
-export function configOverrides(flags: ConfigFlags): Partial<TarFlowConfigJson> {
+export function configOverrides(flags: ConfigFlags): Partial<TarFlowConfig> {
   const out: Record<string, number> = {};
   for (const [flag, key] of Object.entries(CONFIG_FLAGS)) {
     const v = flags[flag as keyof ConfigFlags];
     if (v !== undefined) out[key] = v;
   }
-  return out as Partial<TarFlowConfigJson>;
+  return out as Partial<TarFlowConfig>;
 }
 
 export interface ConvertFlags extends CommonFlags, ConfigFlags {
@@ -33,11 +34,15 @@ export interface ConvertFlags extends CommonFlags, ConfigFlags {
 
 export async function convertCommand(input: string, flags: ConvertFlags): Promise<void> {
   outputKind(flags.out, '--out', ['safetensors']);
-  if (resolve(input) === resolve(flags.out)) throw new UsageError('--out must differ from the input file');
+  await outputSet([{ path: flags.out, flag: '--out' }], [{ path: input, flag: 'input' }]);
+  await checkInputFile(input, 'checkpoint');
   await mkdir(dirname(resolve(flags.out)), { recursive: true });
-  let r: ConvertResult;
+  // The checkpoint package streams the formats; the model package infers and records the config.
+  const conversion = tarflowConversion(configOverrides(flags));
+  let r: Omit<ConvertResult, 'metadata'> & InferredConfig;
   try {
-    r = await convertCheckpoint(input, flags.out, configOverrides(flags));
+    const { metadata: _written, ...converted } = await convertCheckpoint(input, flags.out, conversion);
+    r = { ...converted, ...conversion.inferred() };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' && err.path === input) throw new CliError(`checkpoint ${input}: no such file`);

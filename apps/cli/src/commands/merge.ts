@@ -2,20 +2,25 @@
  * `tarflow merge`: joins the .safetensors outputs of `sample --shard i/n`
  * runs into one file (or PNG grid), after checking that they are the shards
  * of one run — same model, seed, total, solver and settings — and that
- * together they cover every sample exactly once.
+ * together they cover every sample exactly once. Shards with non-finite
+ * pixels, a non-float `sample` tensor or labels the run could not have drawn
+ * are refused; the output may not be one of the shards.
  */
 import { resolve } from 'node:path';
-import { toFloat32 } from '@tarflow/checkpoint';
 import { outputKind } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
-import { intTensor, readSafetensors, writeGrid, writeSamples } from '../files.js';
+import { checkImages, floatTensor, intTensor, outputSet, readSafetensors } from '../files.js';
 import { emit, type CommonFlags } from '../output.js';
+import { fileInteger, LIMITS } from '../validate.js';
 import { SAMPLES_FORMAT } from './sample.js';
 
 export interface MergeFlags extends CommonFlags {
   out: string;
   nrow?: number;
 }
+
+/** Largest merged tensor, in float32 values (2 GiB). */
+const MAX_MERGED_VALUES = 2 ** 29;
 
 interface ShardFile {
   path: string;
@@ -40,31 +45,65 @@ async function readShard(path: string): Promise<ShardFile> {
   for (const key of ['run', 'seed', 'total', 'shard', 'start', 'count']) {
     if (m[key] === undefined) throw new CliError(`shard ${path}: metadata '${key}' is missing`);
   }
+  const where = `shard ${path}`;
   const sm = /^(\d+)\/(\d+)$/.exec(m.shard);
-  if (!sm) throw new CliError(`shard ${path}: metadata shard '${m.shard}' is not i/n`);
-  const raw = file.tensors.get('sample');
-  if (!raw) throw new CliError(`shard ${path} has no tensor 'sample'`);
-  if (raw.shape.length !== 4) throw new CliError(`shard ${path}: tensor 'sample' has shape [${raw.shape.join(', ')}], expected [B, C, H, W]`);
-  const n = Number(m.count);
-  if (raw.shape[0] !== n) throw new CliError(`shard ${path}: metadata says ${n} samples but tensor 'sample' holds ${raw.shape[0]}`);
+  if (!sm) throw new CliError(`${where}: metadata shard '${m.shard.slice(0, 40)}' is not i/n`);
+  const count = fileInteger(sm[2], { min: 1, max: LIMITS.samples }, where, 'the shard count in metadata shard');
+  const index = fileInteger(sm[1], { min: 1, max: count }, where, 'the shard index in metadata shard');
+  const total = fileInteger(m.total, { min: 1, max: LIMITS.samples }, where, "metadata 'total'");
+  const n = fileInteger(m.count, { min: 1, max: total }, where, "metadata 'count'");
+  const start = fileInteger(m.start, { min: 0, max: total - n }, where, "metadata 'start'");
+  const sample = floatTensor(file, 'sample', path, 'shard', [null, null, null, null]);
+  if (sample.shape[0] !== n) throw new CliError(`${where}: metadata says ${n} samples but tensor 'sample' holds ${sample.shape[0]}`);
+  checkImages(sample.data, sample.shape, where);
   return {
     path,
     run: m.run,
     seed: m.seed,
-    total: Number(m.total),
-    index: Number(sm[1]),
-    count: Number(sm[2]),
-    start: Number(m.start),
+    total,
+    index,
+    count,
+    start,
     n,
-    images: toFloat32(raw, 'sample'),
-    shape: [...raw.shape],
+    images: sample.data,
+    shape: sample.shape,
     labels: file.tensors.has('labels') ? intTensor(file, 'labels', path, 'shard', [n]) : null,
   };
+}
+
+/** How the run's labels were chosen, from its recorded identity: 'list:0,1,2', 'cycle', 'random', 'none', 'file:…'. */
+function labelsRule(run: string): string | null {
+  try {
+    const labels = (JSON.parse(run) as { labels?: unknown }).labels;
+    return typeof labels === 'string' ? labels : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Checks merged labels against the way the run chose them: a listed cycle
+ * must repeat exactly, classes in turn must be g mod K, random classes are
+ * >= 0; any label is >= -1 (unconditional).
+ */
+function checkLabels(labels: Int32Array, rule: string | null, ordered: ShardFile[]): void {
+  const shardOf = (g: number) => ordered.find((s) => g >= s.start && g < s.start + s.n)!.path;
+  const bad = (g: number, why: string) => new CliError(`shard ${shardOf(g)}: label ${labels[g]} of sample ${g} ${why}`);
+  const list = rule?.startsWith('list:') ? rule.slice(5).split(',').map(Number) : null;
+  const classes = rule === 'cycle' ? labels.reduce((a, b) => Math.max(a, b), 0) + 1 : 0;
+  for (let g = 0; g < labels.length; g++) {
+    const l = labels[g];
+    if (l < -1) throw bad(g, 'is not a class (labels are class indices, or -1 for unconditional)');
+    if (list && list.every(Number.isInteger) && l !== list[g % list.length]) throw bad(g, `does not match the run's label list ${rule!.slice(5)}`);
+    if (rule === 'cycle' && l !== g % classes) throw bad(g, 'breaks the run\'s classes-in-turn labels');
+    if (rule === 'random' && l < 0) throw bad(g, 'is not a class the run could have drawn');
+  }
 }
 
 export async function mergeCommand(paths: string[], flags: MergeFlags): Promise<void> {
   const kind = outputKind(flags.out);
   if (paths.length === 0) throw new UsageError('merge needs the shard files to join');
+  const outputs = await outputSet([{ path: flags.out, flag: '--out' }], paths.map((path) => ({ path, flag: 'shard' })));
   const shards: ShardFile[] = [];
   for (const p of paths) shards.push(await readShard(p));
   const first = shards[0];
@@ -97,6 +136,9 @@ export async function mergeCommand(paths: string[], flags: MergeFlags): Promise<
   if (at !== first.total) throw new CliError(`the shards hold ${at} samples but the run has ${first.total}`);
 
   const per = first.shape.slice(1).reduce((a, b) => a * b, 1);
+  if (first.total * per > MAX_MERGED_VALUES) {
+    throw new CliError(`the merged run would hold ${first.total} images of ${per} values, more than the ${MAX_MERGED_VALUES} values (2 GiB) merge builds in memory`);
+  }
   const images = new Float32Array(first.total * per);
   const hasLabels = ordered.every((s) => s.labels);
   const labels = hasLabels ? new Int32Array(first.total) : null;
@@ -104,11 +146,12 @@ export async function mergeCommand(paths: string[], flags: MergeFlags): Promise<
     images.set(s.images, s.start * per);
     if (labels) labels.set(s.labels!, s.start);
   }
+  if (labels) checkLabels(labels, labelsRule(first.run), ordered);
   const shape = [first.total, ...first.shape.slice(1)];
   if (kind === 'png') {
-    await writeGrid(flags.out, images, shape, flags.nrow ?? Math.ceil(Math.sqrt(first.total)));
+    await outputs.grid(flags.out, images, shape, flags.nrow ?? Math.ceil(Math.sqrt(first.total)));
   } else {
-    await writeSamples(flags.out, images, shape, labels, {
+    await outputs.samples(flags.out, images, shape, labels, {
       format: SAMPLES_FORMAT,
       run: first.run,
       seed: first.seed,
@@ -118,6 +161,7 @@ export async function mergeCommand(paths: string[], flags: MergeFlags): Promise<
       count: String(first.total),
     });
   }
+  await outputs.commit();
   emit(
     flags,
     { command: 'merge', shards: ordered.map((s) => s.path), samples: first.total, out: resolve(flags.out) },

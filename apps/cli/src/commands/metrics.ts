@@ -5,7 +5,7 @@
 import { convergenceMetrics, type MatrixNorm } from '@tarflow/metrics';
 import { useBackend, type BackendChoice } from '../backend.js';
 import { loadCalibration, type CalibrationFlags } from '../calibration.js';
-import { UsageError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import { sci, table } from '../format.js';
 import { describeModel, loadModelSource } from '../model-source.js';
 import { emit, type CommonFlags } from '../output.js';
@@ -32,6 +32,14 @@ export async function metricsCommand(flags: MetricsFlags): Promise<void> {
       calib.images.dispose();
     }
     const blocks = m.blocks; // forward order
+    // Finite images through a model with non-finite weights give non-finite scores: refuse them rather than print dashes.
+    const broken = blocks.filter((b) => ![b.crm, ...b.igm].every(Number.isFinite));
+    if (broken.length > 0) {
+      throw new CliError(
+        `the metrics of ${broken.length} of ${blocks.length} blocks are not finite (first: forward block ${broken[0].forwardIndex}); ` +
+          `the model (${source.name}) gives non-finite values on this calibration batch — check its weights`,
+      );
+    }
     emit(
       flags,
       {

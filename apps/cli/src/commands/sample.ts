@@ -3,21 +3,21 @@
  * writes a PNG grid or the raw tensor, a per-block trace, and the solve report.
  */
 import { resolve } from 'node:path';
-import { seededLabels, seededNoise, tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
-import { isJointStrategy, mergeReports, REFERENCE_SEMANTICS, type SamplingStrategy, type SolveOptions, type SolveReport } from '@tarflow/solvers';
-import { fnv1a32 } from '@tarflow/train';
-import { DEFAULT_MODEL_SAMPLING } from '@tarflow/zoo';
+import { seededLabels, seededNoise, tf, type PatchSeq } from '@tarflow/tensor';
+import { cycleLabels, sampleInChunks, type ChunkedSampleResult, type GuidanceSettings, type SamplingEngine, type TarFlow } from '@tarflow/model';
+import { formatStrategy, isJointStrategy, REFERENCE_SEMANTICS, type GuessTable, type SamplingStrategy, type SolveOptions } from '@tarflow/solvers';
+import { fnv1a32 } from '@tarflow/tensor/hash';
 import { checkLabelValues, outputKind, type LabelsSpec, type Shard } from '../args.js';
 import { useBackend, type BackendChoice } from '../backend.js';
 import { UsageError } from '../errors.js';
-import { floatTensor, intTensor, readBytes, readSafetensors, writeGrid, writeSamples } from '../files.js';
+import { checkSampled, floatTensor, given, intTensor, outputSet, readBytes, readSafetensors } from '../files.js';
 import { formatReport, ms } from '../format.js';
 import { describeModel, loadModelSource, type ModelSource } from '../model-source.js';
 import { emit, note, type CommonFlags } from '../output.js';
 import { createProgress, progressEnabled } from '../progress.js';
-import { resolveStrategy, type ResolvedStrategy, type SolverFlags } from '../strategy.js';
+import { planStoreFrom, resolveFromFlags, type PlanCacheFlags, type ResolvedStrategy, type SolverFlags } from '../strategy.js';
 import { DEFAULT_BATCH } from '../constants.js';
+import { checkSampleCount } from '../validate.js';
 
 /** Format tag of sample files written by `sample` and `merge`. */
 export const SAMPLES_FORMAT = 'tarflow-samples';
@@ -31,7 +31,7 @@ export interface GuidanceFlags {
   temperature?: number;
 }
 
-export interface SampleFlags extends CommonFlags, SolverFlags, GuidanceFlags {
+export interface SampleFlags extends CommonFlags, SolverFlags, GuidanceFlags, PlanCacheFlags {
   checkpoint?: string;
   referenceSemantics?: boolean;
   divergenceGuard?: boolean;
@@ -41,6 +41,7 @@ export interface SampleFlags extends CommonFlags, SolverFlags, GuidanceFlags {
   seed: number;
   batch?: number;
   chunk: number;
+  engine?: SamplingEngine;
   backend: BackendChoice;
   out?: string;
   trace?: string;
@@ -96,12 +97,12 @@ async function readInputs(flags: SampleFlags, model: TarFlow): Promise<Inputs> {
   let noiseHash: string | null = null;
   if (flags.noise !== undefined) {
     const bytes = await readBytes(flags.noise, '--noise file');
-    const file = await readSafetensors(flags.noise, '--noise file');
+    const file = await readSafetensors(flags.noise, '--noise file', bytes);
     const t = floatTensor(file, 'noise', flags.noise, '--noise file', [null, T, D]);
     if (flags.batch !== undefined && flags.batch !== t.shape[0]) {
       throw new UsageError(`--batch ${flags.batch} disagrees with --noise ${flags.noise}, which holds ${t.shape[0]} samples`);
     }
-    total = t.shape[0];
+    total = checkSampleCount(t.shape[0], `--noise file ${flags.noise}`);
     noise = t.data;
     noiseHash = fnv1a32(bytes);
   }
@@ -111,7 +112,7 @@ async function readInputs(flags: SampleFlags, model: TarFlow): Promise<Inputs> {
   if (flags.labelsFile !== undefined) {
     if (flags.labels) throw new UsageError('give either --labels or --labels-file, not both');
     const bytes = await readBytes(flags.labelsFile, '--labels-file');
-    const file = await readSafetensors(flags.labelsFile, '--labels-file');
+    const file = await readSafetensors(flags.labelsFile, '--labels-file', bytes);
     labels = intTensor(file, 'labels', flags.labelsFile, '--labels-file', [total]);
     labelsWhat = `file:${fnv1a32(bytes)}`;
     checkLabelValues(labels, K, `--labels-file ${flags.labelsFile}`);
@@ -122,63 +123,25 @@ async function readInputs(flags: SampleFlags, model: TarFlow): Promise<Inputs> {
   } else if (flags.labels?.kind === 'list') {
     const values = flags.labels.values;
     checkLabelValues(values, K, '--labels');
-    labels = Int32Array.from({ length: total }, (_, i) => values[i % values.length]);
+    labels = cycleLabels(total, values);
     labelsWhat = `list:${values.join(',')}`;
   } else {
     // Default: classes in turn (0, 1, …, K−1, 0, …), so a grid shows every class.
-    labels = K > 0 ? Int32Array.from({ length: total }, (_, i) => i % K) : null;
+    labels = K > 0 ? cycleLabels(total, K) : null;
     labelsWhat = K > 0 ? 'cycle' : 'none';
   }
   if (K === 0) labels = null; // only -1 passed validation: the model has no class embedding
   return { total, noise, noiseHash, labels, labelsWhat };
 }
 
-/**
- * Samples per denoising step. The step's gradient keeps every layer's
- * activations, so it needs far more memory than sampling (a batch of 64 from
- * the default model peaks above 2 GiB in one step); it is taken in parts.
- * The step acts on each sample alone — its loss is a mean over the batch and
- * its rate noise_std² · numel(x) scales with the batch — so the parts give
- * the same images up to float rounding.
- */
-export const DENOISE_BATCH = 8;
-
-function denoiseInParts(model: TarFlow, images: ImageBatch, labels: tf.Tensor1D | undefined): ImageBatch {
-  const B = images.shape[0];
-  if (B <= DENOISE_BATCH) return model.denoise(images, labels);
-  const parts: ImageBatch[] = [];
-  try {
-    for (let a = 0; a < B; a += DENOISE_BATCH) {
-      const n = Math.min(DENOISE_BATCH, B - a);
-      const x = tf.slice(images, a, n) as ImageBatch;
-      const l = labels ? (tf.slice(labels, a, n) as tf.Tensor1D) : undefined;
-      try {
-        parts.push(model.denoise(x, l));
-      } finally {
-        tf.dispose([x, ...(l ? [l] : [])]);
-      }
-    }
-    return tf.concat(parts, 0) as ImageBatch;
-  } finally {
-    tf.dispose(parts);
-  }
-}
-
-export interface SampleRun {
-  images: Float32Array;
-  shape: number[];
+export interface SampleRun extends ChunkedSampleResult {
   labels: Int32Array | null;
-  /** Per chunk, and merged over chunks. */
-  reports: SolveReport[];
-  report: SolveReport;
-  /** Trace images [n · (blocks + 1), C, H, W], sample-major, when asked for. */
-  trace: Float32Array | null;
-  wallMs: number;
 }
 
 /**
- * Samples the indices [start, end) of a run in chunks of `chunk` samples.
- * Noise comes from `noise` rows or from (seed, index); labels from `labels`.
+ * Samples the indices [start, end) of a run in chunks of `chunk` samples
+ * (@tarflow/model's sampleInChunks). Noise comes from `noise` rows or from
+ * (seed, index); labels from `labels`.
  */
 export function sampleRange(
   model: TarFlow,
@@ -190,72 +153,38 @@ export function sampleRange(
     noise: Float32Array | null;
     labels: Int32Array | null;
     strategy: SamplingStrategy;
+    guessTable?: GuessTable;
     guidance?: GuidanceSettings;
     temperature?: number;
     solve: SolveOptions;
+    engine?: SamplingEngine;
     denoise?: boolean;
     trace?: boolean;
     onBlock?: () => void;
   },
 ): SampleRun {
-  const { in_channels: C, img_size: S } = model.config;
   const T = model.tokens;
   const D = model.patchDim;
-  const n = opts.end - opts.start;
-  const per = C * S * S;
-  const steps = model.blocks.length + 1;
-  const images = new Float32Array(n * per);
-  const trace = opts.trace ? new Float32Array(n * steps * per) : null;
-  const reports: SolveReport[] = [];
-  const t0 = performance.now();
-  for (let a = opts.start; a < opts.end; a += opts.chunk) {
-    const b = Math.min(opts.end, a + opts.chunk);
-    const indices = Array.from({ length: b - a }, (_, i) => a + i);
-    const noise: PatchSeq = opts.noise
-      ? (tf.tensor3d(opts.noise.subarray(a * T * D, b * T * D), [b - a, T, D]) as PatchSeq)
-      : seededNoise(opts.seed, indices, T, D);
-    const labels = opts.labels ? tf.tensor1d(opts.labels.subarray(a, b), 'int32') : undefined;
-    try {
-      const r = model.sample(noise, {
-        ...opts.solve,
-        labels,
-        guidance: opts.guidance,
-        temperature: opts.temperature,
-        strategy: opts.strategy,
-        trace: opts.trace,
-        onBlock: opts.onBlock,
-      });
-      let out: ImageBatch = r.images;
-      if (opts.denoise) {
-        out = denoiseInParts(model, r.images, labels);
-        r.images.dispose();
-      }
-      images.set(out.dataSync() as Float32Array, (a - opts.start) * per);
-      out.dispose();
-      if (trace && r.trace) {
-        r.trace.forEach((t, s) => {
-          const data = t.dataSync() as Float32Array;
-          for (let i = 0; i < b - a; i++) {
-            trace.set(data.subarray(i * per, (i + 1) * per), ((a - opts.start + i) * steps + s) * per);
-          }
-        });
-        tf.dispose(r.trace);
-      }
-      reports.push(r.report);
-    } finally {
-      noise.dispose();
-      labels?.dispose();
-    }
-  }
-  return {
-    images,
-    shape: [n, C, S, S],
-    labels: opts.labels ? opts.labels.slice(opts.start, opts.end) : null,
-    reports,
-    report: mergeReports(reports),
-    trace,
-    wallMs: performance.now() - t0,
-  };
+  const { start, end } = opts;
+  const labels = opts.labels ? opts.labels.slice(start, end) : null;
+  const noiseOf = (a: number, b: number): PatchSeq =>
+    opts.noise
+      ? (tf.tensor3d(opts.noise.subarray((start + a) * T * D, (start + b) * T * D), [b - a, T, D]) as PatchSeq)
+      : seededNoise(opts.seed, Array.from({ length: b - a }, (_, i) => start + a + i), T, D);
+  const run = sampleInChunks(model, end - start, noiseOf, {
+    ...opts.solve,
+    chunk: opts.chunk,
+    engine: opts.engine,
+    labels,
+    guidance: opts.guidance,
+    temperature: opts.temperature,
+    strategy: opts.strategy,
+    guessTable: opts.guessTable,
+    trace: opts.trace,
+    onBlock: opts.onBlock,
+    denoise: opts.denoise,
+  });
+  return { ...run, labels };
 }
 
 /** The solver options of the flags (reference semantics, divergence guard). */
@@ -264,6 +193,16 @@ export function solveOptionsFrom(flags: { referenceSemantics?: boolean; divergen
     ...(flags.referenceSemantics ? REFERENCE_SEMANTICS : {}),
     ...(flags.divergenceGuard === false ? { divergence: false as const } : {}),
   };
+}
+
+/** One line on where --solver auto's strategy came from. */
+function planLine(r: ResolvedStrategy): string {
+  const plan = r.plan!;
+  const from =
+    r.source === 'shipped' ? 'the plan shipped in the model file'
+    : r.source === 'kept' ? 'the plan cache'
+    : `planned here in ${ms(plan.planningMs)}${plan.complete ? '' : ' (cut short by the planning budget: not kept)'}`;
+  return `solver auto (objective ${plan.objective}): ${formatStrategy(r.strategy, { compact: true })}, from ${from}; ${plan.reasons[0] ?? ''}`.replace(/; $/, '');
 }
 
 /** What identifies a run, so that `merge` can tell whether shards belong together. */
@@ -286,13 +225,14 @@ function runIdentity(source: ModelSource, flags: SampleFlags, inputs: Inputs, re
 export async function sampleCommand(flags: SampleFlags): Promise<void> {
   const outKind = flags.out !== undefined ? outputKind(flags.out) : null;
   if (flags.trace !== undefined) outputKind(flags.trace, '--trace', ['png']);
+  const outputs = await outputSet(given({ '--out': flags.out, '--trace': flags.trace }), given({ '--checkpoint': flags.checkpoint, '--noise': flags.noise, '--labels-file': flags.labelsFile }));
   if (flags.checkpoint !== undefined) guidanceFrom(flags); // flag errors before the model loads
   const { name: backend, detail: backendDetail } = await useBackend(flags.backend);
   const source = await loadModelSource(flags.checkpoint);
   const { model } = source;
   try {
-    // The embedded model is meant to be sampled with its recommended guidance, temperature and denoising step.
-    const intended = source.name === 'default' ? DEFAULT_MODEL_SAMPLING : undefined;
+    // A model is sampled as its file recommends (the embedded one: guidance, a lower temperature, a denoising step).
+    const intended = model.recommended;
     const guidance = guidanceFrom(flags, intended?.guidance);
     const temperature = flags.temperature ?? intended?.temperature ?? 1;
     const denoise = flags.denoise ?? intended?.denoise ?? false;
@@ -301,13 +241,18 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
     if (end <= start) throw new UsageError(`shard ${flags.shard!.index}/${flags.shard!.count} of a ${inputs.total}-sample run is empty`);
     const progress = createProgress(progressEnabled(flags.progress));
     if (flags.strategy === undefined && flags.solver === 'auto') progress.start('plan', 1);
-    const resolved = resolveStrategy(model, flags, {
+    // A plan is for the batch of one model call (at most 32: a plan for B serves every batch ≥ B) and budgeted by the run's samples.
+    const resolved = resolveFromFlags(model, flags, {
       batch: Math.min(flags.chunk, end - start, 32),
+      samples: end - start,
       guidance,
       temperature,
       seed: flags.seed,
+      metadata: source.metadata,
+      store: flags.strategy === undefined && (flags.solver ?? 'auto') === 'auto' ? planStoreFrom(flags) : undefined,
       onProgress: (m) => progress.status(m),
     });
+    for (const w of resolved.warnings) note(w);
     if (flags.trace !== undefined && isJointStrategy(resolved.strategy)) {
       throw new UsageError('--trace: a joint strategy finishes all blocks together, so there is no per-block trace; drop --trace or pick a per-block strategy');
     }
@@ -323,9 +268,11 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
         noise: inputs.noise,
         labels: inputs.labels,
         strategy: resolved.strategy,
+        guessTable: resolved.guessTable,
         guidance,
         temperature,
         solve: solveOptionsFrom(flags),
+        engine: flags.engine,
         denoise,
         trace: flags.trace !== undefined,
         onBlock: () => progress.increment(),
@@ -333,6 +280,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
     } finally {
       progress.stop();
     }
+    checkSampled(run.images, run.shape);
 
     const written: Record<string, string> = {};
     // Grids show one class per column where labels cycle through a list of classes.
@@ -340,10 +288,10 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
     const nrow = flags.nrow ?? (cycleLength > 1 ? cycleLength : Math.ceil(Math.sqrt(end - start)));
     if (flags.out !== undefined) {
       if (outKind === 'png') {
-        await writeGrid(flags.out, run.images, run.shape, nrow);
+        await outputs.grid(flags.out, run.images, run.shape, nrow);
       } else {
         const identity = runIdentity(source, { ...flags, denoise }, inputs, resolved, guidance, temperature);
-        await writeSamples(flags.out, run.images, run.shape, run.labels, {
+        await outputs.samples(flags.out, run.images, run.shape, run.labels, {
           format: SAMPLES_FORMAT,
           run: JSON.stringify(identity),
           seed: String(flags.seed),
@@ -357,9 +305,10 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
     }
     if (flags.trace !== undefined && run.trace) {
       const { in_channels: C, img_size: S } = model.config;
-      await writeGrid(flags.trace, run.trace, [run.trace.length / (C * S * S), C, S, S], model.blocks.length + 1);
+      await outputs.grid(flags.trace, run.trace, [run.trace.length / (C * S * S), C, S, S], model.blocks.length + 1);
       written.trace = resolve(flags.trace);
     }
+    await outputs.commit();
 
     emit(
       flags,
@@ -375,8 +324,22 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
         labels: run.labels ? Array.from(run.labels) : null,
         settings: { guidance: guidance ?? null, temperature, denoise },
         strategy: resolved.text,
-        plan: resolved.plan ? { objective: resolved.plan.objective, text: resolved.plan.text, blocks: resolved.plan.blocks, predicted: resolved.plan.predicted } : undefined,
+        plan: resolved.plan
+          ? {
+              source: resolved.source,
+              objective: resolved.plan.objective,
+              effort: resolved.plan.effort,
+              text: resolved.plan.text,
+              batch: resolved.plan.batch,
+              reasons: resolved.plan.reasons,
+              planningMs: resolved.source === 'planned' ? resolved.plan.planningMs : 0,
+              blocks: resolved.plan.blocks,
+              predicted: resolved.plan.predicted,
+              notes: resolved.notes,
+            }
+          : undefined,
         report: run.report,
+        engine: run.engine,
         chunks: run.reports.length > 1 ? run.reports : undefined,
         outputs: written,
         wallMs: run.wallMs,
@@ -385,10 +348,11 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
       () =>
         [
           describeModel(source),
-          `sampled ${end - start} image${end - start === 1 ? '' : 's'}${flags.shard ? ` (shard ${flags.shard.index}/${flags.shard.count}: samples ${start}…${end - 1} of ${inputs.total})` : ''} on ${backend} in ${ms(run.wallMs)}` +
+          `sampled ${end - start} image${end - start === 1 ? '' : 's'}${flags.shard ? ` (shard ${flags.shard.index}/${flags.shard.count}: samples ${start}…${end - 1} of ${inputs.total})` : ''} on ${backend} in ${ms(run.wallMs)}, ${run.engine.name} engine${run.engine.reason && flags.engine === 'fused' ? ` (${run.engine.reason})` : ''}` +
             (run.reports.length > 1 ? ` (${run.reports.length} chunks of up to ${flags.chunk}; per-block figures are the largest over chunks)` : ''),
           `settings: labels ${inputs.labelsWhat}${guidance ? `; guidance ${guidance.scale} on ${guidance.on}${guidance.annealed ? ', annealed' : ''}${guidance.attnTemp !== 1 ? `, attention temperature ${guidance.attnTemp}` : ''}` : '; no guidance'}` +
             `${temperature !== 1 ? `; temperature ${temperature}` : ''}${denoise ? '; one denoising step' : ''}${flags.referenceSemantics ? '; reference semantics' : ''}; seed ${flags.seed}`,
+          ...(resolved.plan ? [planLine(resolved)] : []),
           formatReport(run.report, model.blocks.length),
           ...(written.out ? [`wrote ${flags.out}`] : []),
           ...(written.trace ? [`wrote ${flags.trace} (rows: samples; columns: noise, then the image after each block)`] : []),
