@@ -21,9 +21,9 @@ import { parseStrategy, StrategyError, validateSamplingStrategy, type SamplingSt
 import { seededLabels, tf, ValueError } from '@tarflow/tensor';
 import { mulberry32 } from '@tarflow/tensor/random';
 import { fixturesDir, useBackend } from '@tarflow/test-fixtures';
-import { INTERNAL } from './hostile.js';
+import { EXPLAINED, INTERNAL } from './hostile.js';
 
-const SEED = 5;
+const SEED = 20251207;
 const SAFETENSORS = new Uint8Array(readFileSync(join(fixturesDir(), 'tiny-cond.safetensors')));
 const PTH = new Uint8Array(readFileSync(join(fixturesDir(), 'tiny-uncond.pth')));
 /** The header's length (the file's first 8 bytes, little-endian), and where the data starts. */
@@ -40,7 +40,7 @@ const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rand() * xs.length)];
 function withoutUserText(message: string, inputs: string[]): string {
   let s = message;
   for (const a of [...inputs].sort((x, y) => y.length - x.length)) if (a.length > 0) s = s.split(a).join('');
-  return s.replace(/'[^']*'|"(?:[^"\\]|\\.)*"/g, "''");
+  return s.replace(/'[^']*'|"(?:[^"\\]|\\.)*"/g, "''").replace(EXPLAINED, '');
 }
 
 /** The error `f` throws, checked to be a clean refusal (or null when `mayPass` and it returned). */

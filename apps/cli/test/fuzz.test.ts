@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { f32Tensor, i64Tensor, parseSafetensors, serializeSafetensors, type RawTensor } from '@tarflow/checkpoint';
@@ -19,10 +20,12 @@ import { fixturesDir } from '@tarflow/test-fixtures';
 import { intArg, labelsArg, numberArg, shardArg } from '../src/args.js';
 import { LIMITS } from '../src/validate.js';
 import { tarflow, tempDir, writeTensors } from './helpers.js';
-import { INTERNAL, QUOTED } from './hostile.js';
+import { EXPLAINED, INTERNAL, QUOTED } from './hostile.js';
 
 const SEED = 20251206;
 const COND = join(fixturesDir(), 'tiny-cond.safetensors');
+/** The repository's benchmark report: the valid report the broken ones are made from. */
+const BENCH_JSON = fileURLToPath(new URL('../../../docs/benchmarks.json', import.meta.url));
 /** tiny-cond: 3×12×12 images, T = 36 tokens of D = 12 values, 5 classes. */
 const [C, S, T, D] = [3, 12, 36, 12];
 /** No case may take longer than this (a hang is a failure). */
@@ -67,6 +70,8 @@ function writeInputs(dir: string): void {
   writeFileSync(at('empty.safetensors'), '');
   mkdirSync(at('folder'));
   mkdirSync(at('folder.png'));
+  mkdirSync(at('folder.md'));
+  mkdirSync(at('folder.safetensors'));
   execFileSync('mkfifo', [at('pipe.safetensors')]);
   execFileSync('mkfifo', [at('pipe.png')]);
   symlinkSync(at('model.safetensors'), at('model-link.safetensors'));
@@ -94,6 +99,31 @@ function writeInputs(dir: string): void {
   shard('shard-start-neg.safetensors', { sample: f32Tensor([2, C, S, S], images(2)) }, { start: '-2' });
   shard('shard-2of2.safetensors', { sample: f32Tensor([1, C, S, S], images(1)) }, { total: '3', shard: '2/2', start: '1', count: '1' });
   shard('shard-other-total.safetensors', { sample: f32Tensor([1, C, S, S], images(1)) }, { total: '4', shard: '1/2', start: '0', count: '1' });
+  // Saved benchmark reports for bench --render: the real one, and broken ones.
+  const report = JSON.parse(readFileSync(BENCH_JSON, 'utf8')) as { started: string; results: Array<{ sideBySide: Array<Record<string, unknown>> }> };
+  writeFileSync(at('report.json'), JSON.stringify(report));
+  writeFileSync(at('report-null.json'), 'null');
+  writeFileSync(at('report-empty-object.json'), '{}');
+  writeFileSync(at('report-list.json'), '[]');
+  writeFileSync(at('report-results-7.json'), JSON.stringify({ ...report, results: 7 }));
+  writeFileSync(at('report-truncated.json'), JSON.stringify(report).slice(0, 1000));
+  writeFileSync(at('report-binary.json'), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 131 + 200) % 256)));
+  writeFileSync(at('report-blank.json'), '');
+  writeFileSync(at('report-no-results.json'), JSON.stringify({ ...report, results: [] }));
+  writeFileSync(at('report-bad-date.json'), JSON.stringify({ ...report, started: 'yesterday' }));
+  const noWall = structuredClone(report);
+  delete noWall.results[0].sideBySide[0].wallMs;
+  writeFileSync(at('report-no-wall.json'), JSON.stringify(noWall));
+  const textWall = structuredClone(report);
+  textWall.results[0].sideBySide[1].wallMs = 'fast';
+  writeFileSync(at('report-text-wall.json'), JSON.stringify(textWall));
+  symlinkSync(at('report.json'), at('report-link.md'));
+  // A .pth cut short, a text file as a dataset, a folder of no images.
+  writeFileSync(at('cut.pth'), readFileSync(join(fixturesDir(), 'tiny-uncond.pth')).subarray(0, 4000));
+  writeFileSync(at('notes.txt'), 'not images');
+  mkdirSync(at('no-images'));
+  writeTensors(at('images-shape.safetensors'), { x: f32Tensor([2, 1, 5, 5], new Float32Array(50)) });
+  writeTensors(at('noise-shape.safetensors'), { noise: f32Tensor([2, 7, 3], new Float32Array(42)) });
 }
 
 const CASES: Case[] = [
@@ -151,6 +181,98 @@ const CASES: Case[] = [
   { name: 'sample --seed 2^32', args: (_d, w) => ['sample', '--checkpoint', COND, '--seed', '4294967296', '--out', join(w, 'a.png')], code: 2, message: /expected an integer from 0 to 4294967295/ },
   { name: 'sample --labels 99999999999999999999', args: (_d, w) => ['sample', '--checkpoint', COND, '--labels', '99999999999999999999', '--out', join(w, 'a.png')], code: 2, message: /class indices must be small integers/ },
   { name: 'sample --shard 1/2000000', args: (_d, w) => ['sample', '--checkpoint', COND, '--shard', '1/2000000', '--out', join(w, 'a.safetensors')], code: 2, message: /at most 1000000 shards/ },
+  // Out-of-range strategies.
+  { name: 'sample --strategy [0-100-12-10]', args: (_d, w) => ['sample', '--checkpoint', COND, '--strategy', '[0-100-12-10]', '--out', join(w, 'a.png')], code: 2, message: /at most 35 modules/ },
+  { name: 'sample --solver gs-jacobi --modules 1000', args: (_d, w) => ['sample', '--checkpoint', COND, '--solver', 'gs-jacobi', '--modules', '1000', '--out', join(w, 'a.png')], code: 2, message: /--modules 1000: a block has only T − 1 = 35 positions/ },
+  { name: 'sample --iterations 99999999999999999999', args: (_d, w) => ['sample', '--checkpoint', COND, '--solver', 'jacobi', '--iterations', '99999999999999999999', '--out', join(w, 'a.png')], code: 2, message: /--iterations/ },
+  { name: 'sample --strategy jacobi:99999999999999999999', args: (_d, w) => ['sample', '--checkpoint', COND, '--strategy', 'jacobi:99999999999999999999', '--out', join(w, 'a.png')], code: 2, message: /above the limit of 1000000/ },
+  { name: 'sample --strategy joint:0x10', args: (_d, w) => ['sample', '--checkpoint', COND, '--strategy', 'joint:0x10', '--out', join(w, 'a.png')], code: 2, message: /positive integer in decimal digits/ },
+  { name: 'sample --strategy JSON with modules null', args: (_d, w) => ['sample', '--checkpoint', COND, '--strategy', '[{"kind":"jacobi","modules":null,"maxIterations":3},{"kind":"sequential"},{"kind":"sequential"},{"kind":"sequential"}]', '--out', join(w, 'a.png')], code: 2, message: /modules must be a positive integer, got null|block entries/ },
+  { name: 'sample --strategy JSON with unknown field maxIteration', args: (_d, w) => ['sample', '--checkpoint', COND, '--strategy', '{"kind":"joint","maxIteration":3}', '--out', join(w, 'a.png')], code: 2, message: /unknown field "maxIteration"/ },
+  { name: 'sample --strategy with an unclosed option', args: (_d, w) => ['sample', '--checkpoint', COND, '--strategy', 'jacobi:3 (tol 1e-4', '--out', join(w, 'a.png')], code: 2, message: /cannot parse strategy/ },
+  { name: 'sample --labels 99 of 5 classes', args: (_d, w) => ['sample', '--checkpoint', COND, '--labels', '99', '--out', join(w, 'a.png')], code: 2, message: /99/ },
+  { name: 'sample --labels-file with label 99', args: (d, w) => ['sample', '--checkpoint', COND, '--labels-file', join(d, 'labels-99.safetensors'), '--out', join(w, 'a.png')], code: 1, message: /99/ },
+  { name: 'sample --noise of the wrong shape', args: (d, w) => ['sample', '--checkpoint', COND, '--noise', join(d, 'noise-shape.safetensors'), '--out', join(w, 'a.png')], code: 1, message: /noise-shape\.safetensors/ },
+  { name: 'sample --out naming its --checkpoint, JSON output', args: (d) => ['sample', '--checkpoint', join(d, 'model.safetensors'), '--json', '--out', join(d, 'model.safetensors')], code: 2, message: /is the --checkpoint file/ },
+  { name: 'sample --trace naming its --checkpoint (not a .png)', args: (d, w) => ['sample', '--checkpoint', join(d, 'model.safetensors'), '--out', join(w, 'a.png'), '--trace', join(d, 'model.safetensors')], code: 2, message: /--trace .*model\.safetensors: the file name must end in \.png/ },
+  // bench: bad flags, saved reports that are no report, outputs naming inputs.
+  { name: 'bench --render null', args: (d, w) => ['bench', '--render', join(d, 'report-null.json'), '--out', join(w, 'r.md')], code: 1, message: /bench --render: .*report-null\.json is not a benchmark report: the file is null, not an object/ },
+  { name: 'bench --render {}', args: (d, w) => ['bench', '--render', join(d, 'report-empty-object.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: started is missing/ },
+  { name: 'bench --render []', args: (d, w) => ['bench', '--render', join(d, 'report-list.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: the file is a list, not an object/ },
+  { name: 'bench --render a report with results 7', args: (d, w) => ['bench', '--render', join(d, 'report-results-7.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: results is a number, not a list/ },
+  { name: 'bench --render truncated JSON', args: (d, w) => ['bench', '--render', join(d, 'report-truncated.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: it is not valid JSON/ },
+  { name: 'bench --render a binary file', args: (d, w) => ['bench', '--render', join(d, 'report-binary.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: it is not UTF-8 text/ },
+  { name: 'bench --render an empty file', args: (d, w) => ['bench', '--render', join(d, 'report-blank.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: it is empty/ },
+  { name: 'bench --render a report of no results', args: (d, w) => ['bench', '--render', join(d, 'report-no-results.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: results is an empty list/ },
+  { name: 'bench --render a report started yesterday', args: (d, w) => ['bench', '--render', join(d, 'report-bad-date.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: started is not a date/ },
+  { name: 'bench --render a row without its wall time', args: (d, w) => ['bench', '--render', join(d, 'report-no-wall.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: results\[0\]\.sideBySide\[0\]\.wallMs is missing/ },
+  { name: 'bench --render a wall time in words', args: (d, w) => ['bench', '--render', join(d, 'report-text-wall.json'), '--out', join(w, 'r.md')], code: 1, message: /results\[0\]\.sideBySide\[1\]\.wallMs is text, not a number/ },
+  { name: 'bench --render a device', args: (_d, w) => ['bench', '--render', '/dev/zero', '--out', join(w, 'r.md')], code: 1, message: /--render file \/dev\/zero: is a device/ },
+  { name: 'bench --render a missing file', args: (d, w) => ['bench', '--render', join(d, 'nope.json'), '--out', join(w, 'r.md')], code: 1, message: /no such file/ },
+  { name: 'bench --render a folder', args: (d, w) => ['bench', '--render', join(d, 'folder'), '--out', join(w, 'r.md')], code: 1, message: /is a directory/ },
+  { name: 'bench --render a FIFO', args: (d, w) => ['bench', '--render', join(d, 'pipe.safetensors'), '--out', join(w, 'r.md')], code: 1, message: /is a pipe/ },
+  { name: 'bench --out naming its --render file through a link', args: (d) => ['bench', '--render', join(d, 'report.json'), '--out', join(d, 'report-link.md')], code: 2, message: /--out .* is the --render file/ },
+  { name: 'bench --out and --json-out the same file', args: (_d, w) => ['bench', '--quick', '--out', join(w, 'r.md'), '--json-out', join(w, 'r.md')], code: 2, message: /--json-out and --out name the same file/ },
+  { name: 'bench --json-out naming its --checkpoint', args: (d, w) => ['bench', '--quick', '--checkpoint', join(d, 'model.safetensors'), '--out', join(w, 'r.md'), '--json-out', join(d, 'model.safetensors')], code: 2, message: /--json-out .* is the --checkpoint file/ },
+  { name: 'bench --out not markdown', args: (_d, w) => ['bench', '--quick', '--out', join(w, 'r.txt')], code: 2, message: /must end in \.md/ },
+  { name: 'bench --out an existing folder', args: (d) => ['bench', '--render', join(d, 'report.json'), '--out', join(d, 'folder.md')], code: 2, message: /--out .*folder\.md: is a directory/ },
+  { name: 'bench --tokens 5 (not a square)', args: (_d, w) => ['bench', '--quick', '--tokens', '5', '--out', join(w, 'r.md')], code: 2, message: /--tokens: 5 is not a square/ },
+  { name: 'bench --memory-solvers of an unknown solver', args: (_d, w) => ['bench', '--quick', '--memory-solvers', 'fastest', '--out', join(w, 'r.md')], code: 2, message: /--memory-solvers: unknown solver 'fastest'/ },
+  { name: 'bench --batches 0,x', args: (_d, w) => ['bench', '--quick', '--batches', '0,x', '--out', join(w, 'r.md')], code: 2, message: /--batches 0,x: expected a comma list of positive integers/ },
+  { name: 'bench --tokens NaN', args: (_d, w) => ['bench', '--quick', '--tokens', 'NaN', '--out', join(w, 'r.md')], code: 2, message: /--tokens/ },
+  { name: 'bench --backends gpu', args: (_d, w) => ['bench', '--quick', '--backends', 'gpu', '--out', join(w, 'r.md')], code: 2, message: /unknown backend 'gpu'/ },
+  { name: 'bench --fd-count -1', args: (_d, w) => ['bench', '--quick', '--fd-count', '-1', '--out', join(w, 'r.md')], code: 2, message: /--fd-count/ },
+  { name: 'bench --memory-batch 1e8', args: (_d, w) => ['bench', '--quick', '--memory-batch', '1e8', '--out', join(w, 'r.md')], code: 2, message: /--memory-batch/ },
+  // plan.
+  { name: 'plan --images with NaN', args: (d) => ['plan', '--checkpoint', COND, '--images', join(d, 'images-nan.safetensors'), '--batch', '2'], code: 1, message: /non-finite value/ },
+  { name: 'plan --save-into a file that is not .safetensors', args: (_d, w) => ['plan', '--checkpoint', COND, '--save-into', join(w, 'plan.txt')], code: 2, message: /--save-into/ },
+  { name: 'plan --save-into naming its --images', args: (d) => ['plan', '--checkpoint', COND, '--images', join(d, 'images-ok.safetensors'), '--save-into', join(d, 'images-ok.safetensors')], code: 2, message: /--save-into .* is the --images file/ },
+  { name: 'plan --save-into an existing folder', args: (d) => ['plan', '--checkpoint', COND, '--save-into', join(d, 'folder')], code: 2, message: /--save-into/ },
+  { name: 'plan --checkpoint a device', args: () => ['plan', '--checkpoint', '/dev/zero'], code: 1, message: /checkpoint \/dev\/zero: is a device/ },
+  { name: 'plan --checkpoint a text file', args: (d) => ['plan', '--checkpoint', join(d, 'text.safetensors')], code: 1, message: /text\.safetensors/ },
+  { name: 'plan --images of the wrong shape', args: (d) => ['plan', '--checkpoint', COND, '--images', join(d, 'images-shape.safetensors')], code: 1, message: /images-shape\.safetensors|shape/ },
+  { name: 'plan --objective fastest', args: () => ['plan', '--checkpoint', COND, '--objective', 'fastest'], code: 2, message: /--objective/ },
+  { name: 'plan --count 0', args: () => ['plan', '--checkpoint', COND, '--count', '0'], code: 2, message: /--count/ },
+  // train.
+  { name: 'train --dataset a missing folder', args: (d, w) => ['train', '--out-dir', join(w, 't'), '--dataset', join(d, 'no-such-folder')], code: 1, message: /no-such-folder/ },
+  { name: 'train --dataset a text file', args: (d, w) => ['train', '--out-dir', join(w, 't'), '--dataset', join(d, 'notes.txt')], code: 1, message: /notes\.txt/ },
+  { name: 'train --dataset a folder of no images', args: (d, w) => ['train', '--out-dir', join(w, 't'), '--dataset', join(d, 'no-images')], code: 1, message: /no-images/ },
+  { name: 'train --dataset a device', args: (_d, w) => ['train', '--out-dir', join(w, 't'), '--dataset', '/dev/zero'], code: 1, message: /\/dev\/zero/ },
+  { name: 'train --out-dir a file', args: (d) => ['train', '--out-dir', join(d, 'text.safetensors')], code: 2, message: /--out-dir .*text\.safetensors: exists and is not a folder/ },
+  { name: 'train --num-blocks 100000000', args: (_d, w) => ['train', '--out-dir', join(w, 't'), '--num-blocks', '100000000'], code: 2, message: /--num-blocks .*expected an integer from 1 to/ },
+  { name: 'train --channels 1e9', args: (_d, w) => ['train', '--out-dir', join(w, 't'), '--channels', '1e9'], code: 2, message: /--channels/ },
+  { name: 'train --layers-per-block 1000000000', args: (_d, w) => ['train', '--out-dir', join(w, 't'), '--layers-per-block', '1000000000'], code: 2, message: /--layers-per-block/ },
+  { name: 'train --img-size 99999', args: (_d, w) => ['train', '--out-dir', join(w, 't'), '--img-size', '99999'], code: 2, message: /--img-size/ },
+  { name: 'train --noise-std Infinity', args: (_d, w) => ['train', '--out-dir', join(w, 't'), '--noise-std', 'Infinity'], code: 2, message: /--noise-std/ },
+  { name: 'train --resume a missing file', args: (d, w) => ['train', '--out-dir', join(w, 't'), '--resume', join(d, 'nope.train.safetensors')], code: 1, message: /nope\.train\.safetensors/ },
+  { name: 'train --split every', args: (_d, w) => ['train', '--out-dir', join(w, 't'), '--split', 'every'], code: 2, message: /--split/ },
+  // metrics.
+  { name: 'metrics --images a text file', args: (d) => ['metrics', '--checkpoint', COND, '--images', join(d, 'text.safetensors')], code: 1, message: /--images file .*text\.safetensors/ },
+  { name: 'metrics --images missing', args: (d) => ['metrics', '--checkpoint', COND, '--images', join(d, 'nope.safetensors')], code: 1, message: /no such file/ },
+  { name: 'metrics --images of the wrong shape', args: (d) => ['metrics', '--checkpoint', COND, '--images', join(d, 'images-shape.safetensors')], code: 1, message: /images-shape\.safetensors|shape/ },
+  { name: 'metrics --images with no tensor x', args: (d) => ['metrics', '--checkpoint', COND, '--images', join(d, 'noise.safetensors')], code: 1, message: /noise\.safetensors/ },
+  { name: 'metrics --checkpoint a FIFO', args: (d) => ['metrics', '--checkpoint', join(d, 'pipe.safetensors'), '--images', join(d, 'images-ok.safetensors')], code: 1, message: /is a pipe/ },
+  { name: 'metrics --norm 3', args: (d) => ['metrics', '--checkpoint', COND, '--norm', '3', '--images', join(d, 'images-ok.safetensors')], code: 2, message: /--norm/ },
+  { name: 'metrics --count 0', args: () => ['metrics', '--checkpoint', COND, '--count', '0'], code: 2, message: /--count/ },
+  { name: 'metrics --dataset a missing folder', args: (d) => ['metrics', '--checkpoint', COND, '--dataset', join(d, 'no-such-folder')], code: 1, message: /no-such-folder/ },
+  // merge.
+  { name: 'merge of a text file', args: (d, w) => ['merge', join(d, 'text.safetensors'), '--out', join(w, 'm.safetensors')], code: 1, message: /shard .*text\.safetensors/ },
+  { name: 'merge of a missing shard', args: (d, w) => ['merge', join(d, 'nope.safetensors'), '--out', join(w, 'm.safetensors')], code: 1, message: /no such file/ },
+  { name: 'merge of a model, not a shard', args: (d, w) => ['merge', join(d, 'model.safetensors'), '--out', join(w, 'm.safetensors')], code: 1, message: /model\.safetensors/ },
+  { name: 'merge of one shard twice', args: (d, w) => ['merge', join(d, 'shard-ok.safetensors'), join(d, 'shard-ok.safetensors'), '--out', join(w, 'm.safetensors')], code: 1, message: /shard 1\/1 is given twice/ },
+  { name: 'merge --out naming a shard through a link', args: (d) => ['merge', join(d, 'model-link.safetensors'), '--out', join(d, 'model.safetensors')], code: 2, message: /is the shard file/ },
+  { name: 'merge --out not .png or .safetensors', args: (d, w) => ['merge', join(d, 'shard-ok.safetensors'), '--out', join(w, 'm.txt')], code: 2, message: /--out/ },
+  { name: 'merge of no shards', args: (_d, w) => ['merge', '--out', join(w, 'm.png')], code: 2, message: /shards/ },
+  { name: 'merge of a device', args: (_d, w) => ['merge', '/dev/zero', '--out', join(w, 'm.safetensors')], code: 1, message: /\/dev\/zero: is a device/ },
+  // convert.
+  { name: 'convert --out naming its input through a link', args: (d) => ['convert', join(d, 'model-link.safetensors'), '--out', join(d, 'model.safetensors')], code: 2, message: /is the|input/ },
+  { name: 'convert of a text file', args: (d, w) => ['convert', join(d, 'text.safetensors'), '--out', join(w, 'c.safetensors')], code: 1, message: /text\.safetensors/ },
+  { name: 'convert of an empty file', args: (d, w) => ['convert', join(d, 'empty.safetensors'), '--out', join(w, 'c.safetensors')], code: 1, message: /empty\.safetensors/ },
+  { name: 'convert of a .pth cut short', args: (d, w) => ['convert', join(d, 'cut.pth'), '--out', join(w, 'c.safetensors')], code: 1, message: /cut\.pth/ },
+  { name: 'convert of a device', args: (_d, w) => ['convert', '/dev/zero', '--out', join(w, 'c.safetensors')], code: 1, message: /\/dev\/zero: is a device/ },
+  { name: 'convert of a missing file', args: (d, w) => ['convert', join(d, 'nope.pth'), '--out', join(w, 'c.safetensors')], code: 1, message: /no such file/ },
+  { name: 'convert --out an existing folder', args: (d) => ['convert', join(d, 'model.safetensors'), '--out', join(d, 'folder.safetensors')], code: 2, message: /folder\.safetensors: is a directory/ },
+  { name: 'convert --noise-std -1', args: (d, w) => ['convert', join(d, 'model.safetensors'), '--noise-std', '-1', '--out', join(w, 'c.safetensors')], code: 2, message: /--noise-std/ },
 ];
 
 /** Flags that take numbers, with the command that has them, for the seeded random cases. */
@@ -210,7 +332,7 @@ function withoutUserText(line: string, args: string[]): string {
     const eq = a.indexOf('=');
     if (eq > 0) s = s.split(a.slice(eq + 1)).join('');
   }
-  return s.replace(QUOTED, "''");
+  return s.replace(QUOTED, "''").replace(EXPLAINED, '');
 }
 
 describe('hostile input', () => {

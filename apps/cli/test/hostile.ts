@@ -5,3 +5,6 @@ export const INTERNAL = /TypeError|ReferenceError|RangeError|SyntaxError|undefin
 
 /** Quoted text in a message is the user's own (a value from a flag or a file), which may well say 'NaN'. */
 export const QUOTED = /'[^']*'/g;
+
+/** JavaScript's words where a message uses them to explain, not leaked: "non-finite values (NaN or Infinity)". */
+export const EXPLAINED = /\(NaN or Infinity\)/g;

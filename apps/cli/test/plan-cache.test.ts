@@ -107,7 +107,7 @@ describe('plans shipped in the model file', () => {
     const meta = parseSafetensors(new Uint8Array(readFileSync(file))).metadata;
     const shipped = JSON.parse(meta.plans);
     expect(shipped.plans).toHaveLength(1);
-    expect(shipped.plans[0]).toMatchObject({ backend: 'wasm', objective: 'depth', plan: { batch: { min: 2 } } });
+    expect(shipped.plans[0]).toMatchObject({ backend: 'wasm', engine: 'fused', objective: 'depth', plan: { batch: { min: 2 } } });
 
     const used = await sample(file, ['--no-plan-cache']);
     expect(used.code, used.stderr).toBe(0);
@@ -120,6 +120,12 @@ describe('plans shipped in the model file', () => {
     const c = JSON.parse(cpu.stdout);
     expect(c.plan.source).toBe('planned');
     expect(c.plan.notes.join('\n')).toMatch(/made for backend wasm, this is cpu: not used/);
+
+    const plain = await sample(file, ['--no-plan-cache', '--engine', 'plain']);
+    expect(plain.code, plain.stderr).toBe(0);
+    const p = JSON.parse(plain.stdout);
+    expect(p.plan.source).toBe('planned');
+    expect(p.plan.notes.join('\n')).toMatch(/made for the fused engine, this run uses the plain engine: not used/);
 
     const small = await sample(file, ['--no-plan-cache', '--batch', '1']);
     expect(JSON.parse(small.stdout).plan.notes.join('\n')).toMatch(/valid for batches of 2 or more, not 1/);

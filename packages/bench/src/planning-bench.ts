@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors, toFloat32 } from '@tarflow/checkpoint';
 import { formatStrategy, type SamplingStrategy } from '@tarflow/solvers';
@@ -41,6 +41,8 @@ export interface PlanningRow {
   sequential: PlanningRun;
   empty: PlanningRun;
   shipped: PlanningRun;
+  /** The machine's 1-minute load average when the row's first process started (the runs share the machine). */
+  load?: number;
 }
 
 function run(bin: string, args: string[], env: Record<string, string>): Promise<{ wallS: number; json: Record<string, unknown> }> {
@@ -82,6 +84,7 @@ export async function runPlanningBench(o: PlanningBenchOptions): Promise<Plannin
   try {
     for (const backend of o.backends) {
       for (const batch of o.batches) {
+        const load = loadavg()[0];
         const one = async (name: string, args: string[]): Promise<PlanningRun & { out: string }> => {
           const out = join(dir, `${backend}-${batch}-${name}.safetensors`);
           const cache = mkdtempSync(join(dir, 'cache-')); // an empty plan cache for every run
@@ -107,6 +110,7 @@ export async function runPlanningBench(o: PlanningBenchOptions): Promise<Plannin
           sequential: strip(seq),
           empty: { ...strip(empty), meanAbsDiff: meanAbsDiff(samplesOf(empty.out), exact) },
           shipped: { ...strip(shipped), meanAbsDiff: meanAbsDiff(samplesOf(shipped.out), exact) },
+          load,
         });
       }
     }

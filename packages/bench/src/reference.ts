@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededNoise, tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import { scaleNoise, type GuidanceSettings, type TarFlow } from '@tarflow/model';
 import {
   REFERENCE_SEMANTICS,
   chainFromMaps,
@@ -180,7 +180,7 @@ const SOLVE: SolveOptions = { ...REFERENCE_SEMANTICS, divergence: false };
 /** Samples through `maps` block by block with one strategy per block; returns the images and the depth. */
 function sampleBlocks(model: TarFlow, maps: CausalAffineMap<unknown>[], noise: PatchSeq, temperature: number, strategies: BlockStrategy[]): { images: ImageBatch; depth: number } {
   const L = model.blocks.length;
-  let x = tf.tidy(() => tf.mul(tf.mul(noise, tf.sqrt(model.priorVar)), temperature)) as PatchSeq;
+  let x = scaleNoise(model, noise, temperature);
   let depth = 0;
   for (let k = 0; k < L; k++) {
     const index = L - 1 - k;
@@ -199,7 +199,9 @@ function sampleBlocks(model: TarFlow, maps: CausalAffineMap<unknown>[], noise: P
 /** Samples by a joint solve of all blocks, `iterations` joint iterations from the noise guess. */
 function sampleJoint(model: TarFlow, chain: CausalChain, noise: PatchSeq, temperature: number, iterations: number): { images: ImageBatch; depth: number } {
   const L = model.blocks.length;
-  const z = tf.tidy(() => model.permuteForBlock(L - 1, tf.mul(tf.mul(noise, tf.sqrt(model.priorVar)), temperature) as PatchSeq));
+  const scaled = scaleNoise(model, noise, temperature);
+  const z = model.permuteForBlock(L - 1, scaled);
+  scaled.dispose();
   const r = runSync(solveChainSteps(chain, z, { kind: 'joint', maxIterations: iterations, tolerance: 0, guess: 'noise' }));
   z.dispose();
   const images = tf.tidy(() => model.unpatchify(model.permuteForBlock(0, r.x)));

@@ -6,7 +6,7 @@
  * report with `--planning-only`, or after the other sections of a full run.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensors } from '@tarflow/checkpoint';
@@ -41,6 +41,14 @@ export async function planningSection(options: { backends?: string[]; batches?: 
   }
 }
 
+/** The 1-minute load average the rows started at (the machine's other work, which the times include). */
+function loadText(rows: PlanningRow[]): string {
+  const loads = rows.map((r) => r.load).filter((l): l is number => l !== undefined);
+  if (loads.length === 0) return '';
+  const [lo, hi] = [Math.min(...loads), Math.max(...loads)].map((l) => l.toFixed(1));
+  return ` Load average (1 min) at the start of each row: ${lo === hi ? lo : `${lo}–${hi}`}, on ${cpus().length} cores.`;
+}
+
 /** The section's markdown, with what it measures and how to read it. */
 export function planningMarkdown(rows: PlanningRow[], when = new Date()): string {
   return [
@@ -51,6 +59,8 @@ export function planningMarkdown(rows: PlanningRow[], when = new Date()): string
     '"empty cache": a copy of the model without shipped plans and an empty plan cache, so auto plans (quick, within the',
     'budget of the job) or falls back to sequential; "shipped plan": the model as shipped. × is sequential s / auto s;',
     'mean |Δ| is against the sequential samples of the same noise. "auto ran" is the strategy and where it came from.',
+    'Every run samples with the engine its backend defaults to (fused on wasm and cpu), the engine the shipped plans were made for.' +
+      loadText(rows),
     '',
     renderPlanningSection(rows),
     '',

@@ -20,6 +20,7 @@ import { createProgress, progressEnabled } from '../progress.js';
 import { planStoreFrom, type PlanCacheFlags } from '../strategy.js';
 import { guidanceFrom, type GuidanceFlags } from './sample.js';
 import { UsageError } from '../errors.js';
+import { given, outputSet } from '../files.js';
 
 export interface PlanFlags extends CommonFlags, GuidanceFlags, Partial<CalibrationFlags>, PlanCacheFlags {
   checkpoint?: string;
@@ -44,6 +45,8 @@ function fileWithPlans(source: ModelSource, bytes: Uint8Array | null, update: (m
 export async function planCommand(flags: PlanFlags): Promise<void> {
   if (flags.checkpoint !== undefined) guidanceFrom(flags); // flag errors before the model loads
   if (flags.saveInto !== undefined && !/\.safetensors$/i.test(flags.saveInto)) throw new UsageError(`--save-into ${flags.saveInto}: must end in .safetensors`);
+  // --save-into may be the --checkpoint (updated in place), never the calibration images: checked before any work.
+  if (flags.saveInto !== undefined) await outputSet([{ path: flags.saveInto, flag: '--save-into' }], given({ '--images': flags.images }));
   const { name: backend, detail: backendDetail } = await useBackend(flags.backend);
   const source = await loadModelSource(flags.checkpoint);
   const { model } = source;
@@ -90,6 +93,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
         model: { source: source.name, hash: source.hash, weights: query.model },
         backend,
         backendDetail,
+        engine: query.engine,
         objective: plan.objective,
         effort: plan.effort,
         settings: { guidance: guidance ?? null, temperature },
@@ -114,7 +118,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
         ]);
         const lines = [
           describeModel(source),
-          `objective ${plan.objective} (${plan.effort}) on ${backend}, calibration batch ${flags.batch}${guidance ? `, guidance ${guidance.scale}` : ''}${temperature !== 1 ? `, temperature ${temperature}` : ''}${calib ? `, metrics on ${calib.what}` : ''}`,
+          `objective ${plan.objective} (${plan.effort}) on ${backend}, ${query.engine} engine, calibration batch ${flags.batch}${guidance ? `, guidance ${guidance.scale}` : ''}${temperature !== 1 ? `, temperature ${temperature}` : ''}${calib ? `, metrics on ${calib.what}` : ''}`,
           table(['block', 'fwd', 'choice', 'depth', 'time'], rows, ['r', 'r', 'l', 'r', 'r']),
           'why:',
           ...plan.blocks.map((b) => `  block ${b.samplingIndex} (fwd ${b.forwardIndex}): ${b.reason}`),

@@ -248,6 +248,7 @@ export async function sampleCommand(flags: SampleFlags): Promise<void> {
       guidance,
       temperature,
       seed: flags.seed,
+      ...(flags.engine !== undefined ? { engine: flags.engine } : {}),
       metadata: source.metadata,
       store: flags.strategy === undefined && (flags.solver ?? 'auto') === 'auto' ? planStoreFrom(flags) : undefined,
       onProgress: (m) => progress.status(m),

@@ -5,6 +5,7 @@
  * Re-running the same command resumes from the newest checkpoint; Ctrl-C
  * writes a checkpoint and stops.
  */
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { validateConfig, type TarFlowConfig } from '@tarflow/model';
 import { DEFAULT_MNIST_RECIPE, formatProgress, trainTarFlow, type TrainTarFlowOptions } from '@tarflow/train';
@@ -53,6 +54,8 @@ export async function trainCommand(flags: TrainFlags): Promise<void> {
     throw new UsageError(messageOf(e));
   }
   const sampleGuidance = guidanceFrom(flags);
+  const outDir = await stat(flags.outDir).catch(() => null);
+  if (outDir && !outDir.isDirectory()) throw new UsageError(`--out-dir ${flags.outDir}: exists and is not a folder; name a folder to write into`);
   const { name: backend, detail: backendDetail } = await useBackend(flags.backend === 'auto' ? 'wasm' : flags.backend);
   const controller = new AbortController();
   const stop = () => controller.abort();
