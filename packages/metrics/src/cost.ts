@@ -8,10 +8,12 @@
  * sequential loop is hard to beat. The planner's `time` objective reads this.
  */
 import { tf, type PatchSeq } from '@tarflow/tensor';
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import { chooseEngine, type GuidanceSettings, type SamplingEngine, type TarFlow } from '@tarflow/model';
 
 export interface CostModel {
   backend: string;
+  /** The engine that evaluated the maps (fused and plain cost differently on the same backend). */
+  engine?: 'fused' | 'plain';
   batch: number;
   guided: boolean;
   /** Median ms of one single-position step with a half-full cache. */
@@ -61,17 +63,18 @@ const memo = new Map<string, CostModel>();
  */
 export function calibrateCost(
   model: TarFlow,
-  options: { batch: number; labels?: tf.Tensor1D; guidance?: GuidanceSettings; repeats?: number; sizes?: number[] },
+  options: { batch: number; labels?: tf.Tensor1D; guidance?: GuidanceSettings; repeats?: number; sizes?: number[]; engine?: SamplingEngine },
 ): CostModel {
+  const engine = chooseEngine(options.engine).name;
   const T = model.tokens;
   const guided = !!options.guidance && options.guidance.scale > 0;
   const sizes = [...new Set((options.sizes ?? [1, 2, 4, 8, 16, 32, 64, 128, 256, T - 1]).filter((n) => n >= 1 && n <= T - 1))].sort((a, b) => a - b);
-  const key = `${tf.getBackend()}|${model.blocks.map((b) => b.projOut.weight.id).join(',')}|${options.batch}|${guided}|${sizes.join(',')}|${options.repeats ?? 5}`;
+  const key = `${tf.getBackend()}|${engine}|${model.blocks.map((b) => b.projOut.weight.id).join(',')}|${options.batch}|${guided}|${sizes.join(',')}|${options.repeats ?? 5}`;
   const hit = memo.get(key);
   if (hit) return hit;
   const repeats = options.repeats ?? 5;
   const B = options.batch;
-  const map = model.samplingMap(0, options.labels, options.guidance);
+  const map = model.samplingMap(0, options.labels, options.guidance, engine);
   const x = tf.randomNormal([B, T, model.patchDim], 0, 1, 'float32', 1) as PatchSeq;
   const timeEval = (start: number, n: number): number => {
     // Cache of `start` positions, then one evaluation of n positions.
@@ -103,7 +106,7 @@ export function calibrateCost(
   const stepMs = timeEval(half, 1);
   const pass = sizes.map((n) => ({ positions: n, ms: timeEval(Math.max(0, T - 1 - n), n) }));
   // One joint iteration: the stacked evaluation of every block.
-  const chain = model.samplingChain(options.labels, options.guidance);
+  const chain = model.samplingChain(options.labels, options.guidance, engine);
   const xs = model.blocks.map(() => x);
   const joint: number[] = [];
   for (let i = 0; i < repeats + 1; i++) {
@@ -116,7 +119,7 @@ export function calibrateCost(
   }
   chain.dispose();
   x.dispose();
-  const cost: CostModel = { backend: tf.getBackend(), batch: B, guided, stepMs, pass, jointPassMs: median(joint) };
+  const cost: CostModel = { backend: tf.getBackend(), engine, batch: B, guided, stepMs, pass, jointPassMs: median(joint) };
   memo.set(key, cost);
   return cost;
 }
@@ -130,12 +133,13 @@ export function calibrateCost(
  * summed (what it costs on a CPU backend; a GPU stacks them for less, which
  * only makes this estimate cautious).
  */
-export function quickCost(model: TarFlow, options: { batch: number; labels?: tf.Tensor1D; guidance?: GuidanceSettings; positions?: number }): CostModel {
+export function quickCost(model: TarFlow, options: { batch: number; labels?: tf.Tensor1D; guidance?: GuidanceSettings; positions?: number; engine?: SamplingEngine }): CostModel {
+  const engine = chooseEngine(options.engine).name;
   const T = model.tokens;
   const B = options.batch;
   const full = Math.max(1, T - 1);
   const n = Math.min(full, Math.max(1, options.positions ?? Math.ceil(full / 8)));
-  const map = model.samplingMap(0, options.labels, options.guidance);
+  const map = model.samplingMap(0, options.labels, options.guidance, engine);
   const x = tf.randomNormal([B, n, model.patchDim], 0, 1, 'float32', 1) as PatchSeq;
   const timeEval = (k: number): number => {
     const cache = map.emptyCache(B);
@@ -153,7 +157,7 @@ export function quickCost(model: TarFlow, options: { batch: number; labels?: tf.
     timeEval(1); // warm-up
     const stepMs = median([timeEval(1), timeEval(1), timeEval(1)]); // steps are cheap: three, against noise
     const pass = [{ positions: 1, ms: stepMs }, ...(n > 1 ? [{ positions: n, ms: timeEval(n) }] : [])];
-    const cost: CostModel = { backend: tf.getBackend(), batch: B, guided: !!options.guidance && options.guidance.scale > 0, stepMs, pass };
+    const cost: CostModel = { backend: tf.getBackend(), engine, batch: B, guided: !!options.guidance && options.guidance.scale > 0, stepMs, pass };
     return { ...cost, jointPassMs: model.blocks.length * passMs(cost, full), jointEstimated: true };
   } finally {
     x.dispose();

@@ -22,7 +22,7 @@
  */
 import type { ImageBatch } from '@tarflow/tensor';
 import type { tf } from '@tarflow/tensor';
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import type { GuidanceSettings, SamplingEngine, TarFlow } from '@tarflow/model';
 import type { GuessTable, InitialGuess, SamplingStrategy } from '@tarflow/solvers';
 import type { ConvergenceMetrics } from './convergence.js';
 import type { CostModel } from './cost.js';
@@ -55,6 +55,8 @@ export interface PlanOptions {
   /** Labels [batch] (cycled over the calibration samples); default: classes in turn for a conditional model. */
   labels?: tf.Tensor1D;
   guidance?: GuidanceSettings;
+  /** The engine the plan is for (default auto: fused where the backend has it); every trial solve and the cost model use it. */
+  engine?: SamplingEngine;
   /** Sampling temperature the plan is for (default 1; see TarFlow.sample). */
   temperature?: number;
   /** Images for CRM/IGM; default: the exact calibration samples themselves. */

@@ -4,11 +4,11 @@
  * wins; otherwise a solver names one — sequential, jacobi, gs-jacobi (with
  * modules / iterations), joint (all blocks at once) or auto. For auto the plan
  * comes from, in turn: the plans shipped in the model file (used only where
- * the weights, backend, objective and settings match and the batch is in
- * range), a plan store, or the planner — quick by default, budgeted by the
+ * the weights, backend, engine, objective and settings match and the batch is
+ * in range), a plan store, or the planner — quick by default, budgeted by the
  * job — whose complete plans are kept in the store.
  */
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import type { GuidanceSettings, SamplingEngine, TarFlow } from '@tarflow/model';
 import type { tf } from '@tarflow/tensor';
 import {
   formatStrategy,
@@ -55,6 +55,8 @@ export interface StrategyContext {
   labels?: tf.Tensor1D;
   guidance?: GuidanceSettings;
   temperature?: number;
+  /** The sampling run's engine (default auto); plans are found, made and kept for the engine it gives on this backend. */
+  engine?: SamplingEngine;
   /** Seed of a table guess's calibration when no plan provides one. */
   seed?: number;
   /** The model file's metadata, for shipped plans. */
@@ -147,6 +149,9 @@ export function resolveStrategy(model: TarFlow, request: StrategyRequest, contex
   }
   if (solver === 'jacobi' || solver === 'gs-jacobi') {
     const modules = solver === 'jacobi' ? 1 : (request.modules ?? DEFAULT_MODULES);
+    if (request.modules !== undefined && modules > Math.max(1, T - 1)) {
+      throw new StrategyRequestError('modules', `modules ${modules}: a block has only T − 1 = ${Math.max(1, T - 1)} positions to split (at most ${Math.max(1, T - 1)} modules)`);
+    }
     // Default budget: the module size, with which Jacobi is exact even without converging early.
     const size = Math.ceil(Math.max(1, T - 1) / modules);
     const block: JacobiStrategy = { kind: 'jacobi', modules, maxIterations: request.iterations ?? size, tolerance: request.tolerance ?? DEFAULT_TOLERANCE };
@@ -168,6 +173,7 @@ function autoPlan(model: TarFlow, request: StrategyRequest, ctx: StrategyContext
     labels: ctx.labels,
     guidance: ctx.guidance,
     temperature: ctx.temperature,
+    ...(ctx.engine !== undefined ? { engine: ctx.engine } : {}),
     onProgress: ctx.onProgress,
   };
   const notes: string[] = [];

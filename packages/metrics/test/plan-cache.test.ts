@@ -73,6 +73,9 @@ describe('plan cache', () => {
     expect(find({ batch: 64 }).found?.plan.guessTable?.data).toEqual(plan.guessTable!.data);
     expect(find({ batch: 4 }).found).toBeUndefined();
     expect(find({ backend: 'cpu' }).found).toBeUndefined();
+    expect(query.engine).toBe('fused');
+    expect(find({ engine: 'plain' }).found).toBeUndefined();
+    expect(find({ engine: 'plain' }).ignored.join('\n')).toMatch(/made for the fused engine, this run uses the plain engine/);
     expect(find({ objective: 'time' }).found).toBeUndefined();
     expect(find({ settings: { ...query.settings, temperature: 0.5 } }).found).toBeUndefined();
     const before = modelFingerprint(model);
@@ -80,6 +83,21 @@ describe('plan cache', () => {
     w.assign(tf.add(w, 1e-3));
     expect(modelFingerprint(model)).not.toBe(before);
     expect(lookupPlan(store, planQuery(model, { objective: 'depth', batch: 8 }), model).found).toBeUndefined();
+    model.dispose();
+  });
+
+  it('a plan made and timed on the plain engine is kept for it, and not used by a run on the fused engine', () => {
+    const model = loadModel(loadFixture('tiny-uncond').checkpoint);
+    const store = memoryPlanStore();
+    const plain = planStrategyCached(model, { objective: 'time', effort: 'quick', batch: 4, engine: 'plain' }, store);
+    expect(plain.cached).toBe(false);
+    expect(plain.plan.cost?.engine).toBe('plain');
+    const [record] = store.get(`plans-${modelFingerprint(model)}`) as Array<{ engine: string }>;
+    expect(record.engine).toBe('plain');
+    const fused = lookupPlan(store, planQuery(model, { objective: 'time', effort: 'quick', batch: 4 }), model);
+    expect(fused.found).toBeUndefined();
+    expect(fused.ignored.join('\n')).toMatch(/made for the plain engine, this run uses the fused engine/);
+    expect(planStrategyCached(model, { objective: 'time', effort: 'quick', batch: 4, engine: 'plain' }, store).cached).toBe(true);
     model.dispose();
   });
 

@@ -66,6 +66,12 @@ describe('strategy planner (wasm)', () => {
     expect(cost.pass.map((p) => p.positions)).toEqual([1, 4, model.tokens - 1]);
     for (const ms of [cost.stepMs, cost.jointPassMs, ...cost.pass.map((p) => p.ms)]) expect(ms).toBeGreaterThan(0);
     expect(calibrateCost(model, { batch: 3, sizes: [1, 4, model.tokens - 1], repeats: 1 })).toBe(cost);
+    // The engine is part of what was timed: the plain engine is timed on its own.
+    expect(cost.engine).toBe('fused');
+    const plain = calibrateCost(model, { batch: 3, sizes: [1, 4, model.tokens - 1], repeats: 1, engine: 'plain' });
+    expect(plain).not.toBe(cost);
+    expect(plain.engine).toBe('plain');
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('objective time follows the backend: Jacobi where a pass is cheap, sequential where it costs n steps', () => {

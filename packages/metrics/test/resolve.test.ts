@@ -67,4 +67,19 @@ describe('resolveStrategy', () => {
     expect(k.notes.join('\n')).toMatch(/made for other weights.*not used/);
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('auto: a shipped plan for the plain engine is not used by a run on the fused engine, and is by a plain run', () => {
+    const { batch: _b, ...query } = planQuery(model, { objective: 'time', batch: 4, engine: 'plain' }, modelFingerprint(model));
+    expect(query.engine).toBe('plain');
+    const shipped = withShippedPlan({}, jacobiPlan(model.blocks.length), query);
+    const store = memoryPlanStore();
+    keepPlan(store, jacobiPlan(model.blocks.length, 2), { ...query, engine: 'fused' });
+    const fused = resolveStrategy(model, { solver: 'auto' }, { batch: 8, metadata: shipped, store });
+    expect(fused.source).toBe('kept');
+    expect(fused.strategy).toEqual(jacobiPlan(model.blocks.length, 2).strategy);
+    expect(fused.notes.join('\n')).toMatch(/made for the plain engine, this run uses the fused engine: not used/);
+    const plain = resolveStrategy(model, { solver: 'auto' }, { batch: 8, metadata: shipped, store, engine: 'plain' });
+    expect(plain.source).toBe('shipped');
+    expect(plain.strategy).toEqual(jacobiPlan(model.blocks.length).strategy);
+  });
 });

@@ -50,7 +50,7 @@ export function calibrate(ctx: PlanContext): Calibration {
     for (let k = 0; k < nBlocks; k++) {
       const index = nBlocks - 1 - k;
       const zp = model.permuteForBlock(index, x);
-      const r = solveBlock(model.samplingMap(index, labels, ctx.guidance), zp, { kind: 'sequential' });
+      const r = solveBlock(model.samplingMap(index, labels, ctx.guidance, ctx.engine), zp, { kind: 'sequential' });
       inputs.push(zp);
       owned.push(zp, r.x);
       x.dispose();
@@ -73,7 +73,7 @@ export function calibrate(ctx: PlanContext): Calibration {
       bySampling: [...metrics.blocks].sort((a, b) => a.samplingIndex - b.samplingIndex),
       exactMs,
       evaluate(strategy, guessTable) {
-        const r = model.sample(noise, { labels, guidance: ctx.guidance, strategy, temperature: ctx.temperature, ...(guessTable ? { guessTable } : {}) });
+        const r = model.sample(noise, { labels, guidance: ctx.guidance, engine: ctx.engine, strategy, temperature: ctx.temperature, ...(guessTable ? { guessTable } : {}) });
         const q = compare(r.images, reference, ctx.batch);
         r.images.dispose();
         return { ...q, depth: r.report.depth, depths: r.report.blocks.map((b) => b.depth) };

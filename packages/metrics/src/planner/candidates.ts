@@ -56,7 +56,7 @@ function chooseBlocks(ctx: PlanContext, calib: Calibration, tol: number, cost?: 
   calib.bySampling.forEach((m, k) => {
     const guess: InitialGuess = m.igm[1] < m.igm[0] ? 'zeros' : 'noise';
     const tough = m.crmShare >= ctx.toughFactor * avgShare;
-    const map = model.samplingMap(m.forwardIndex, calib.labels, ctx.guidance);
+    const map = model.samplingMap(m.forwardIndex, calib.labels, ctx.guidance, ctx.engine);
     const candidates: Candidate[] = [];
     if (cost) candidates.push({ strategy: { kind: 'sequential' }, depth: T - 1, ms: sequentialBlockMs(cost, T), label: 'sequential' });
     // More modules than positions would be the same split as one module per position.

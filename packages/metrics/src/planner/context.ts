@@ -2,7 +2,7 @@
  * The planner's options resolved once, for every phase to read.
  */
 import type { tf } from '@tarflow/tensor';
-import type { GuidanceSettings, TarFlow } from '@tarflow/model';
+import { chooseEngine, type GuidanceSettings, type TarFlow } from '@tarflow/model';
 import type { CostModel } from '../cost.js';
 import type { Effort, Objective, PlanOptions } from '../planner.js';
 import { PlanningBudget } from './budget.js';
@@ -29,6 +29,8 @@ export interface PlanContext {
   guessPerClass: number;
   labels?: tf.Tensor1D;
   guidance?: GuidanceSettings;
+  /** The engine every trial solve runs on (and the cost model is timed with). */
+  engine: 'fused' | 'plain';
   temperature: number;
   seed: number;
   calibrationImages?: PlanOptions['calibrationImages'];
@@ -70,6 +72,7 @@ export function planContext(model: TarFlow, options: PlanOptions): PlanContext {
     guessPerClass: options.guessPerClass ?? 8,
     labels: options.labels,
     guidance: options.guidance,
+    engine: chooseEngine(options.engine).name,
     temperature: options.temperature ?? 1,
     seed: options.seed ?? 1234,
     calibrationImages: options.calibrationImages,

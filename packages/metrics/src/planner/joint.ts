@@ -42,6 +42,7 @@ export function jointSearch(ctx: PlanContext, calib: Calibration, upper: number,
     const r = model.sample(calib.noise, {
       labels: calib.labels,
       guidance: ctx.guidance,
+      engine: ctx.engine,
       temperature: ctx.temperature,
       strategy: { kind: 'joint', maxIterations: upper, guess },
       ...(guess === 'table' ? { guessTable: table } : {}),

@@ -23,11 +23,11 @@ export function timeBackend(ctx: PlanContext): CostModel {
   const T = ctx.tokens;
   if (ctx.quickCost) {
     // A pass over an eighth of the block: cheap to time, and longer passes taken as proportional only overestimate them.
-    return quickCost(ctx.model, { batch: ctx.batch, labels: ctx.labels, guidance: ctx.guidance, positions: Math.ceil((T - 1) / 8) });
+    return quickCost(ctx.model, { batch: ctx.batch, labels: ctx.labels, guidance: ctx.guidance, engine: ctx.engine, positions: Math.ceil((T - 1) / 8) });
   }
   const sizes = new Set<number>([1, T - 1]);
   for (const G of ctx.modules) for (const [a, b] of moduleBounds(T, G)) sizes.add(b - a + 1).add(Math.min(T - 1, b - a + 2));
-  return calibrateCost(ctx.model, { batch: ctx.batch, labels: ctx.labels, guidance: ctx.guidance, sizes: [...sizes] });
+  return calibrateCost(ctx.model, { batch: ctx.batch, labels: ctx.labels, guidance: ctx.guidance, engine: ctx.engine, sizes: [...sizes] });
 }
 
 /** Predicted ms per batch: the sequential loop over every block, and the best any iterative plan could do. */
