@@ -202,7 +202,9 @@ function planLine(r: ResolvedStrategy): string {
     r.source === 'shipped' ? 'the plan shipped in the model file'
     : r.source === 'kept' ? 'the plan cache'
     : `planned here in ${ms(plan.planningMs)}${plan.complete ? '' : ' (cut short by the planning budget: not kept)'}`;
-  return `solver auto (objective ${plan.objective}): ${formatStrategy(r.strategy, { compact: true })}, from ${from}; ${plan.reasons[0] ?? ''}`.replace(/; $/, '');
+  // A stored plan's first reason is the cost of making it back then, not of this run: say so.
+  const reason = r.source === 'planned' ? (plan.reasons[0] ?? '') : plan.reasons[0] ? `made earlier (${plan.reasons[0]}); no planning in this run` : 'no planning in this run';
+  return `solver auto (objective ${plan.objective}): ${formatStrategy(r.strategy, { compact: true })}, from ${from}; ${reason}`.replace(/; $/, '');
 }
 
 /** What identifies a run, so that `merge` can tell whether shards belong together. */
