@@ -71,3 +71,16 @@ export async function useBackend(name: string): Promise<void> {
   if (!ok) throw new Error(`tfjs backend ${name} failed to initialise`);
   await tf.ready();
 }
+
+/** Largest |a − b| / max(1, |b|). */
+export function relErr(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  if (x.length !== y.length) throw new Error(`sizes differ: ${x.length} vs ${y.length}`);
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) {
+    const e = Math.abs(x[i] - y[i]) / Math.max(1, Math.abs(y[i]));
+    if (!(e <= worst)) worst = Number.isNaN(e) ? Infinity : e;
+  }
+  return worst;
+}

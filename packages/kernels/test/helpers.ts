@@ -2,19 +2,6 @@ import { tf } from '@tarflow/tensor';
 
 export * from '@tarflow/test-fixtures';
 
-/** Largest |a − b| / max(1, |b|). */
-export function relErr(a: tf.Tensor, b: tf.Tensor): number {
-  const x = a.dataSync();
-  const y = b.dataSync();
-  if (x.length !== y.length) throw new Error(`sizes differ: ${x.length} vs ${y.length}`);
-  let worst = 0;
-  for (let i = 0; i < x.length; i++) {
-    const e = Math.abs(x[i] - y[i]) / Math.max(1, Math.abs(y[i]));
-    if (!(e <= worst)) worst = Number.isNaN(e) ? Infinity : e;
-  }
-  return worst;
-}
-
 /** A deterministic pseudo-random tensor. */
 export function rand(shape: number[], seed: number, scale = 1): tf.Tensor {
   return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), scale));

@@ -23,15 +23,3 @@ export function blockWeights(model: TarFlow, index: number): { weights: FusedBlo
   return { weights: { projIn: b.projIn, posEmbed: pos, classEmbed: b.classEmbed, layers: b.layers, projOut: b.projOut }, owned: [pos] };
 }
 
-/** Largest |a − b| / max(1, |b|). */
-export function relErr(a: tf.Tensor, b: tf.Tensor): number {
-  const x = a.dataSync();
-  const y = b.dataSync();
-  if (x.length !== y.length) throw new Error(`sizes differ: ${x.length} vs ${y.length}`);
-  let worst = 0;
-  for (let i = 0; i < x.length; i++) {
-    const e = Math.abs(x[i] - y[i]) / Math.max(1, Math.abs(y[i]));
-    if (!(e <= worst)) worst = Number.isNaN(e) ? Infinity : e;
-  }
-  return worst;
-}
