@@ -12,13 +12,15 @@
  * solvers never use — evaluate first copies the buffer, so no view ever sees
  * values written for another. The buffer is freed with its last view.
  *
- * On wasm a solve's buffer also holds Wᵀ of each layer's linear weights (made
- * once per solve by emptyCache), which the backend's GEMM multiplies on its
- * fast path.
+ * On cpu and wasm each transformer layer is one TarflowLayer kernel; on wasm
+ * the kernels multiply W as stored (the SIMD module's GEMM matched or beat
+ * the backend's XNNPACK on Wᵀ at every size of the default model), so a solve
+ * transposes nothing.
  */
 import { tf, type PatchSeq } from '@tarflow/tensor';
 import type { CausalAffineMap, GuidanceOptions } from '@tarflow/solvers';
 import { cachedAttention, fusedAffine, fusedEmbed, fusedLinear, type LinearWeights, type NormWeights } from './kernels.js';
+import { fusedLayer, hasLayerKernel } from './layer.js';
 
 export interface FusedLayerWeights {
   attnNorm: NormWeights;
@@ -51,16 +53,9 @@ export interface FusedBlockOptions {
   guidance?: GuidanceOptions & { attnTemp?: number };
 }
 
-/** Per layer Wᵀ of qkv, proj, fc1, fc2 for the wasm GEMM's fast path, shared by the buffers of one solve. */
-interface Transposed {
-  layers: Array<Record<'qkv' | 'proj' | 'fc1' | 'fc2', tf.Tensor>>;
-  buffers: number;
-}
-
 interface KVBuffer {
   tensor: tf.Tensor; // [L, 2, R, H, T, hd]
   views: Set<FusedCache>;
-  transposed: Transposed | null;
 }
 
 /** A view of a preallocated KV buffer covering positions [0, length). */
@@ -97,16 +92,7 @@ export function fusedBlockMap(weights: FusedBlockWeights, options: FusedBlockOpt
     return s;
   };
 
-  const transpose = (): Transposed | null => {
-    if (tf.getBackend() !== 'wasm') return null;
-    const t = (p: LinearWeights) => tf.transpose(p.weight);
-    return { layers: weights.layers.map((l) => ({ qkv: t(l.qkv), proj: t(l.proj), fc1: t(l.fc1), fc2: t(l.fc2) })), buffers: 1 };
-  };
-  const release = (buffer: KVBuffer) => {
-    buffer.tensor.dispose();
-    const t = buffer.transposed;
-    if (t && --t.buffers === 0) for (const l of t.layers) tf.dispose(Object.values(l));
-  };
+  const release = (buffer: KVBuffer) => buffer.tensor.dispose();
 
   const view = (buffer: KVBuffer, length: number, batch: number): FusedCache => {
     const c: FusedCache = { length, batch, buffer };
@@ -118,7 +104,7 @@ export function fusedBlockMap(weights: FusedBlockWeights, options: FusedBlockOpt
     tokens: T,
     dim: D,
     emptyCache(batch) {
-      const buffer: KVBuffer = { tensor: tf.zeros([L, 2, copies * batch, H, T, hd]), views: new Set(), transposed: transpose() };
+      const buffer: KVBuffer = { tensor: tf.zeros([L, 2, copies * batch, H, T, hd]), views: new Set() };
       return view(buffer, 0, batch);
     },
     evaluate(x, start, cache) {
@@ -130,19 +116,22 @@ export function fusedBlockMap(weights: FusedBlockWeights, options: FusedBlockOpt
       if (start + n > T) throw new Error(`fusedBlockMap: positions ${start}…${start + n - 1} exceed the ${T} tokens`);
       let buffer = cache.buffer;
       if ([...buffer.views].some((v) => v !== cache && v.length > start)) {
-        buffer = { tensor: tf.tidy(() => tf.mul(cache.buffer.tensor, 1)), views: new Set(), transposed: cache.buffer.transposed };
-        if (buffer.transposed) buffer.transposed.buffers += 1;
+        buffer = { tensor: tf.tidy(() => tf.mul(cache.buffer.tensor, 1)), views: new Set() };
       }
       const kv = buffer.tensor;
-      const wt = buffer.transposed?.layers;
       const params = tf.tidy(() => {
         let h = fusedEmbed(x, weights.projIn, weights.posEmbed, { start, copies, labels: options.labels, classEmbed: weights.classEmbed });
+        const oneKernel = hasLayerKernel();
         weights.layers.forEach((layer, l) => {
-          const qkv = fusedLinear(h, layer.qkv, { norm: layer.attnNorm, weightT: wt?.[l].qkv });
+          if (oneKernel) {
+            h = fusedLayer(h, kv, layer, { layer: l, start, scales: scales(B) });
+            return;
+          }
+          const qkv = fusedLinear(h, layer.qkv, { norm: layer.attnNorm });
           const attn = cachedAttention(qkv, kv, { layer: l, start, scales: scales(B) });
-          h = fusedLinear(attn, layer.proj, { residual: h, weightT: wt?.[l].proj });
-          const hidden = fusedLinear(h, layer.fc1, { norm: layer.mlpNorm, gelu: true, weightT: wt?.[l].fc1 });
-          h = fusedLinear(hidden, layer.fc2, { residual: h, weightT: wt?.[l].fc2 });
+          h = fusedLinear(attn, layer.proj, { residual: h });
+          const hidden = fusedLinear(h, layer.fc1, { norm: layer.mlpNorm, gelu: true });
+          h = fusedLinear(hidden, layer.fc2, { residual: h });
         });
         return fusedAffine(h, weights.projOut, { batch: B, dim: D, tokens: T, start, guidance: g });
       });

@@ -13,11 +13,19 @@
  *     TarflowLinear (+ residual)                   h = h + m W_2ᵀ + b
  *   TarflowAffine (projection, split, guidance)    (α, γ)
  *
- * — 2 + 5·layers kernels instead of ~185 plain ones.
+ * — 2 + 5·layers kernels instead of ~185 plain ones. On cpu and wasm a layer's
+ * five run as one TarflowLayer kernel (layer.ts): 2 + layers per block-step.
+ * On wasm every kernel runs the SIMD module (simd/kernels.wat) in place on the
+ * backend's heap (wasm-kernels.ts); the JavaScript loops below are the cpu
+ * backend's path and wasm's fallback.
  */
 import { tf } from '@tarflow/tensor';
 import { addBias, affineRows, attendRows, embedRows, epilogue, layerNormRows, linearRows, type GuidanceAttrs } from './math.js';
 import { backendMemory, type BackendMemory } from './memory.js';
+import { registerWebGPUKernels } from './webgpu/kernels.js';
+import { simdKernels } from './simd/module.js';
+import { simdAffine, simdAttention, simdEmbed, simdLayer, simdLinear, type LayerInputs, type SimdContext } from './wasm-kernels.js';
+import { LAYER, layerKernel } from './layer.js';
 
 export const EMBED = 'TarflowEmbed';
 export const LINEAR = 'TarflowLinear';
@@ -29,8 +37,17 @@ export const FUSED_KERNELS = [EMBED, LINEAR, ATTENTION, AFFINE] as const;
 export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
 type FusedBackend = (typeof FUSED_BACKENDS)[number];
 
-/** Multiply-adds from which a wasm linear layer calls the backend's own GEMM (_FusedMatMul) instead of looping in JavaScript. */
+/**
+ * Multiply-adds from which a wasm linear layer calls the backend's own GEMM (_FusedMatMul, XNNPACK) when the
+ * SIMD kernels (kernels.wat) are unavailable; with them, the layers below WASM_XNNPACK_MIN_ROWS rows use theirs.
+ */
 export const WASM_GEMM_MIN_MACS = 1 << 16;
+
+/**
+ * Rows from which a wasm linear layer given Wᵀ (`weightT`) calls XNNPACK's GEMM rather than the SIMD module's.
+ * The block map gives no Wᵀ: the SIMD module's GEMM matched or beat XNNPACK at every size of the default model.
+ */
+export const WASM_XNNPACK_MIN_ROWS = 64;
 
 type Info = tf.TensorInfo;
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -101,35 +118,71 @@ function attentionKernel(mem: BackendMemory, inputs: tf.NamedTensorInfoMap, attr
   return out;
 }
 
-function affineKernel(mem: BackendMemory, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): Info[] {
-  const { x, weight, bias } = inputs as Record<string, Info>;
+function affineAttrs(attrs: tf.NamedAttrMap) {
   const { batch, dim, nvp, tokens, start, guided, scale, on, annealed } = attrs as {
     batch: number; dim: number; nvp: boolean; tokens: number; start: number; guided: boolean;
     scale: number; on: GuidanceAttrs['on']; annealed: boolean;
   };
+  return { batch, dim, nvp, tokens, start, guidance: guided ? { scale, on, annealed } : null };
+}
+
+function affineKernel(mem: BackendMemory, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): Info[] {
+  const { x, weight, bias } = inputs as Record<string, Info>;
+  const { batch, dim, nvp, tokens, start, guidance } = affineAttrs(attrs);
   const [R, n, C] = x.shape;
   const P = weight.shape[0];
   const logScale = mem.alloc([batch, n, dim]);
   const shift = mem.alloc([batch, n, dim]);
   const y = new Float32Array(R * n * P);
   linearRows(mem.floats(x), R * n, C, mem.floats(weight), mem.floats(bias), P, y);
-  affineRows(y, batch, n, dim, nvp, guided ? { scale, on, annealed } : null, tokens, start, mem.floats(logScale), mem.floats(shift));
+  affineRows(y, batch, n, dim, nvp, guidance, tokens, start, mem.floats(logScale), mem.floats(shift));
   return [logScale, shift];
+}
+
+/** The SIMD context of a wasm backend (null on cpu, or where the SIMD module cannot run). */
+function simdContext(name: FusedBackend, backend: object, mem: BackendMemory): SimdContext | null {
+  if (name !== 'wasm') return null;
+  const simd = simdKernels(backend);
+  return simd ? { backend, simd, mem, xnnpackMinRows: WASM_XNNPACK_MIN_ROWS } : null;
 }
 
 let registered = false;
 
-/** Registers the fused kernels for the cpu and wasm backends (once per process). */
+/** Registers the fused kernels for the cpu, wasm and webgpu backends (once per process). */
 export function registerFusedKernels(): void {
   if (registered) return;
   registered = true;
+  registerWebGPUKernels();
   for (const name of FUSED_BACKENDS) {
     const mem = (backend: object) => backendMemory(name, backend);
+    // On wasm the SIMD module runs each kernel where it can (null: shapes it does not take), else the loops.
     const configs: Array<[string, tf.KernelFunc]> = [
-      [EMBED, ({ inputs, backend, attrs }) => embedKernel(mem(backend), inputs, attrs ?? {})],
-      [LINEAR, ({ inputs, backend, attrs }) => linearKernel(name, backend, mem(backend), inputs, attrs ?? {})],
-      [ATTENTION, ({ inputs, backend, attrs }) => attentionKernel(mem(backend), inputs, attrs ?? {})],
-      [AFFINE, ({ inputs, backend, attrs }) => affineKernel(mem(backend), inputs, attrs ?? {})],
+      [EMBED, ({ inputs, backend, attrs }) => {
+        const m = mem(backend);
+        const ctx = simdContext(name, backend, m);
+        return (ctx && simdEmbed(ctx, inputs as Record<string, Info>, attrs as { start: number; copies: number })) || embedKernel(m, inputs, attrs ?? {});
+      }],
+      [LINEAR, ({ inputs, backend, attrs }) => {
+        const m = mem(backend);
+        const ctx = simdContext(name, backend, m);
+        return (ctx && simdLinear(ctx, inputs as Record<string, Info>, !!(attrs as { gelu?: boolean }).gelu)) || linearKernel(name, backend, m, inputs, attrs ?? {});
+      }],
+      [ATTENTION, ({ inputs, backend, attrs }) => {
+        const m = mem(backend);
+        const ctx = simdContext(name, backend, m);
+        return (ctx && simdAttention(ctx, inputs as Record<string, Info>, attrs as { layer: number; start: number; scales: number[] })) || attentionKernel(m, inputs, attrs ?? {});
+      }],
+      [AFFINE, ({ inputs, backend, attrs }) => {
+        const m = mem(backend);
+        const ctx = simdContext(name, backend, m);
+        return (ctx && simdAffine(ctx, inputs as Record<string, Info>, affineAttrs(attrs ?? {}))) || affineKernel(m, inputs, attrs ?? {});
+      }],
+      [LAYER, ({ inputs, backend, attrs }) => {
+        const m = mem(backend);
+        const ctx = simdContext(name, backend, m);
+        const a = attrs as { layer: number; start: number; scales: number[] };
+        return (ctx && simdLayer(ctx, inputs as unknown as LayerInputs, a)) || layerKernel(m, inputs as unknown as LayerInputs, a);
+      }],
     ];
     for (const [kernelName, kernelFunc] of configs) {
       if (!tf.getKernel(kernelName, name)) tf.registerKernel({ kernelName, backendName: name, kernelFunc });
@@ -185,12 +238,15 @@ export function fusedEmbed(
   x: tf.Tensor,
   projIn: LinearWeights,
   pos: tf.Tensor,
-  options: { start: number; copies?: 1 | 2; labels?: tf.Tensor1D; classEmbed?: tf.Tensor | null },
+  options: { start: number; copies?: 1 | 2; labels?: tf.Tensor1D; classEmbed?: tf.Tensor | null; weightT?: tf.Tensor },
 ): tf.Tensor {
   if (options.labels && options.labels.dtype !== 'int32') throw new Error('fusedEmbed: labels must be int32');
   return run(
     EMBED,
-    { x, weight: projIn.weight, bias: projIn.bias, pos, labels: options.classEmbed ? options.labels : undefined, classEmbed: options.classEmbed },
+    {
+      x, weight: projIn.weight, weightT: options.weightT, bias: projIn.bias, pos,
+      labels: options.classEmbed ? options.labels : undefined, classEmbed: options.classEmbed,
+    },
     { start: options.start, copies: options.copies ?? 1 },
   ) as tf.Tensor;
 }
@@ -220,11 +276,11 @@ export interface AffineGuidance {
 export function fusedAffine(
   x: tf.Tensor,
   projOut: LinearWeights,
-  options: { batch: number; dim: number; tokens: number; start: number; guidance?: AffineGuidance | null },
+  options: { batch: number; dim: number; tokens: number; start: number; guidance?: AffineGuidance | null; weightT?: tf.Tensor },
 ): { logScale: tf.Tensor3D; shift: tf.Tensor3D } {
   const g = options.guidance;
   const nvp = projOut.weight.shape[0] === 2 * options.dim;
-  const [logScale, shift] = run(AFFINE, { x, weight: projOut.weight, bias: projOut.bias }, {
+  const [logScale, shift] = run(AFFINE, { x, weight: projOut.weight, weightT: options.weightT, bias: projOut.bias }, {
     batch: options.batch,
     dim: options.dim,
     nvp,

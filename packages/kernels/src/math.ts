@@ -48,12 +48,37 @@ export function layerNormRows(src: Float32Array, dst: Float32Array, M: number, K
   }
 }
 
-/** y[M, N] = x[M, K] Wᵀ + b with W [N, K]. */
+/**
+ * y[M, N] = x[M, K] Wᵀ + b with W [N, K]: four outputs at a time (independent
+ * accumulators sharing each x[k]), float64 sums as tfjs' cpu matMul keeps them.
+ */
 export function linearRows(x: Float32Array, M: number, K: number, w: Float32Array, b: Float32Array, N: number, y: Float32Array): void {
   for (let i = 0; i < M; i++) {
     const xo = i * K;
     const yo = i * N;
-    for (let n = 0; n < N; n++) {
+    let n = 0;
+    for (; n + 4 <= N; n += 4) {
+      const w0 = n * K;
+      const w1 = w0 + K;
+      const w2 = w1 + K;
+      const w3 = w2 + K;
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      for (let k = 0; k < K; k++) {
+        const v = x[xo + k];
+        a0 += v * w[w0 + k];
+        a1 += v * w[w1 + k];
+        a2 += v * w[w2 + k];
+        a3 += v * w[w3 + k];
+      }
+      y[yo + n] = a0 + b[n];
+      y[yo + n + 1] = a1 + b[n + 1];
+      y[yo + n + 2] = a2 + b[n + 2];
+      y[yo + n + 3] = a3 + b[n + 3];
+    }
+    for (; n < N; n++) {
       const wo = n * K;
       let acc = 0;
       for (let k = 0; k < K; k++) acc += x[xo + k] * w[wo + k];

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '@tarflow/tensor';
-import { cachedAttention, fusedAffine, fusedEmbed, fusedLinear, fusedSupport, WASM_GEMM_MIN_MACS } from '../src/index.js';
+import { cachedAttention, fusedAffine, fusedEmbed, fusedLayer, fusedLinear, fusedSupport, WASM_GEMM_MIN_MACS, WASM_XNNPACK_MIN_ROWS } from '../src/index.js';
 import { BACKENDS, plainGelu as gelu, plainLayerNorm as layerNorm, rand, relErr, useBackend } from './helpers.js';
 import '@tensorflow/tfjs-backend-cpu';
 
@@ -109,6 +109,42 @@ describe.each(BACKENDS)('fused kernels on %s', (backend) => {
     expect(relErr(written, plain.cached)).toBe(0);
     expect(tf.max(tf.abs(untouched)).dataSync()[0]).toBe(0);
     tf.dispose([cache, ...qkvs, ...outs, plain.o, plain.cached, written, untouched]);
+  });
+
+  // Few rows run the one-kernel layer's own path; many rows with Wᵀ (on wasm: XNNPACK) the per-op functions.
+  describe.each([
+    ['a step', 4, 1, 5],
+    ['a span', 2, 6, 0],
+    ['a long span', 2, WASM_XNNPACK_MIN_ROWS / 2 + 1, 1],
+  ])('a transformer layer as one kernel (%s: %i rows × %i positions from %i)', (_, R, n, start) => {
+    it('matches the five kernels it replaces, cache included', () => {
+      const before = tf.memory().numTensors;
+      const [L, H, hd, C, E] = [2, 2, 8, 16, 64];
+      const T = start + n + 1;
+      const layer = 1;
+      const scales = Array.from({ length: R }, (_, r) => 0.3 + 0.05 * r);
+      const lin = (o: number, i: number, seed: number) => ({ weight: rand([o, i], seed, 0.2), bias: rand([o], seed + 1, 0.1) });
+      const norm = (seed: number) => ({ weight: rand([C], seed, 0.5), bias: rand([C], seed + 1, 0.1) });
+      const w = { attnNorm: norm(50), qkv: lin(3 * C, C, 52), proj: lin(C, C, 54), mlpNorm: norm(56), fc1: lin(E, C, 58), fc2: lin(C, E, 60) };
+      const weightT = { qkv: tf.transpose(w.qkv.weight), proj: tf.transpose(w.proj.weight), fc1: tf.transpose(w.fc1.weight), fc2: tf.transpose(w.fc2.weight) };
+      const prefix = rand([L, 2, R, H, T, hd], 62);
+      const cacheA = tf.clone(prefix);
+      const cacheB = tf.clone(prefix);
+      const h = rand([R, n, C], 63);
+      const one = fusedLayer(h, cacheA, w, { layer, start, scales, weightT });
+      const five = tf.tidy(() => {
+        const qkv = fusedLinear(h, w.qkv, { norm: w.attnNorm });
+        const attn = cachedAttention(qkv, cacheB, { layer, start, scales });
+        const h1 = fusedLinear(attn, w.proj, { residual: h });
+        const hidden = fusedLinear(h1, w.fc1, { norm: w.mlpNorm, gelu: true });
+        return fusedLinear(hidden, w.fc2, { residual: h1 });
+      });
+      expect(one.shape).toEqual([R, n, C]);
+      expect(relErr(one, five)).toBeLessThanOrEqual(TOL);
+      expect(relErr(cacheA, cacheB)).toBeLessThanOrEqual(TOL); // the keys and values, computed by either GEMM
+      tf.dispose([one, five, prefix, cacheA, cacheB, h, ...Object.values(weightT), ...Object.values(w).flatMap((p) => [p.weight, p.bias])]);
+      expect(tf.memory().numTensors).toBe(before);
+    });
   });
 
   describe.each([

@@ -8,7 +8,9 @@
  *   plain — the model's own tfjs ops (tarflow.ts): every backend, the
  *           reference implementation, the one training and autodiff use;
  *   fused — @tarflow/kernels' four fused kernels over a KV cache written in
- *           place (cpu and wasm): the same map in ~12 kernels per block-step.
+ *           place (cpu, wasm, and webgpu as WGSL programs on devices with
+ *           WebGPU's default limits): the same map in ~12 kernels per
+ *           block-step.
  *
  * 'auto' (the default) takes fused where the backend supports it; 'fused' on
  * a backend without the kernels falls back to plain and says why — never a
