@@ -2,7 +2,7 @@
 // gpu-bench-prepare.sh). Everything is bundled except the `webgpu` package,
 // whose index.js loads its native dawn.node from beside itself; the bundle
 // folder carries a trimmed copy of that package in node_modules/webgpu.
-//   node scripts/gpu-bench/build.mjs <outfile>
+//   node scripts/gpu-bench/build.mjs <outfile> [entry]   (entry: default main.ts; gpu-train-prepare.sh bundles studies/train-default.ts)
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ const { build } = require('esbuild');
 
 const outfile = process.argv[2];
 if (!outfile) {
-  console.error('usage: node scripts/gpu-bench/build.mjs <outfile>');
+  console.error('usage: node scripts/gpu-bench/build.mjs <outfile> [entry]');
   process.exit(2);
 }
 // tfjs-backend-cpu registers the cpu backend when imported, but its package.json
@@ -33,7 +33,7 @@ const keepBackendRegistration = {
   },
 };
 await build({
-  entryPoints: [join(here, 'main.ts')],
+  entryPoints: [process.argv[3] ?? join(here, 'main.ts')],
   plugins: [keepBackendRegistration],
   outfile,
   bundle: true,

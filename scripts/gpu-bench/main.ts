@@ -21,8 +21,12 @@
  *                  [--batch B] [--strategies 'sequential;jacobi:8;[0-4-8-8]']
  *                  [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry]
  *                  [--no-planner] [--planner-batch B] [--planner-guidance W] [--planner-temperature T] [--fd-batch N]
+ *                  [--engine auto|fused|plain]
  *
  * --async: sample with model.sampleAsync (awaited reads) instead of model.sample.
+ * --engine: the sampling engine of the timed strategies (default: the model's 'auto', fused where supported);
+ * two runs, `--engine fused` and `--engine plain` (with --no-planner --no-conformance), compare them per
+ * block-step: median ms ÷ depth of the sequential row.
  * --dry: report whether a WebGPU adapter exists and exit 0 either way; with
  * an adapter, also time two strategies once on the first model.
  * Exit codes: 0 done, 3 no adapter (without --dry), 1 error.
@@ -31,7 +35,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CheckpointError, serializeSafetensors } from '@tarflow/checkpoint';
-import { loadModel } from '@tarflow/model';
+import { loadModel, type SamplingEngine } from '@tarflow/model';
 import { BackendUnavailableError, describeSelection, parseBackendPreference, selectBackend } from '@tarflow/backends';
 import {
   benchCheckpoint,
@@ -47,7 +51,7 @@ import { conformance } from '../../packages/webgpu-tests/src/conformance.js';
 const USAGE =
   'usage: bench.mjs [--out DIR] [--model PATH]... [--backend webgpu|wasm|cpu|auto] [--repeats N] [--batch B] ' +
   "[--strategies 'a;b;c'] [--seed S] [--guidance W] [--budget-s S] [--async] [--no-conformance] [--dry] " +
-  '[--no-planner] [--planner-batch B] [--planner-guidance W] [--planner-temperature T] [--fd-batch N]';
+  '[--no-planner] [--planner-batch B] [--planner-guidance W] [--planner-temperature T] [--fd-batch N] [--engine auto|fused|plain]';
 
 interface Args {
   out: string;
@@ -67,6 +71,7 @@ interface Args {
   plannerGuidance: number;
   plannerTemperature: number;
   fdBatch: number;
+  engine?: SamplingEngine;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -115,6 +120,11 @@ function parseArgs(argv: string[]): Args {
       case '--planner-guidance': a.plannerGuidance = num(f, v, 0); i++; break;
       case '--planner-temperature': a.plannerTemperature = num(f, v, 1e-6); i++; break;
       case '--fd-batch': a.fdBatch = Math.floor(num(f, v, 0)); i++; break;
+      case '--engine':
+        if (v !== 'auto' && v !== 'fused' && v !== 'plain') throw new Error(`--engine must be auto, fused or plain, got ${JSON.stringify(v)}\n${USAGE}`);
+        a.engine = v;
+        i++;
+        break;
       default: throw new Error(`unknown argument ${JSON.stringify(f)}\n${USAGE}`);
     }
   }
@@ -151,7 +161,7 @@ async function main(): Promise<number> {
     node: process.version,
     startedAt: new Date(started).toISOString(),
     wallS: 0,
-    options: { repeats: args.repeats, batch: args.batch, strategies: args.strategies, seed: args.seed, guidance: args.guidance, asyncReads: args.asyncReads },
+    options: { repeats: args.repeats, batch: args.batch, strategies: args.strategies, seed: args.seed, guidance: args.guidance, asyncReads: args.asyncReads, ...(args.engine ? { engine: args.engine } : {}) },
     models: [],
     skippedModels: [],
     conformance: [],
@@ -214,6 +224,7 @@ async function run(
     seed: args.seed,
     guidance: args.guidance,
     asyncReads: args.asyncReads,
+    engine: args.engine,
     deadline: started + strategyShare * args.budgetS * 1000,
     log,
   };

@@ -6,7 +6,7 @@
  * and compares with the sequential images.
  */
 import { tf } from '@tarflow/tensor';
-import { cycleLabels, loadModel, type TarFlow } from '@tarflow/model';
+import { cycleLabels, loadModel, type SamplingEngine, type TarFlow } from '@tarflow/model';
 import { describeStrategy, parseStrategy, type SamplingStrategy } from '@tarflow/solvers';
 import { median } from './measure.js';
 import type { ModelBench } from './results.js';
@@ -32,6 +32,8 @@ export interface ModelBenchOptions {
   deadline: number;
   /** Sample with model.sampleAsync (reads awaited) instead of model.sample (reads synchronous). */
   asyncReads?: boolean;
+  /** The sampling engine (the model's default, 'auto', when not given). */
+  engine?: SamplingEngine;
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -90,13 +92,14 @@ export async function benchModel(name: string, model: TarFlow, o: ModelBenchOpti
       for (let rep = 0; rep <= o.repeats; rep++) {
         if (rep > 0 && Date.now() > o.deadline) break;
         const t0 = performance.now();
-        const options = { labels, guidance, strategy };
+        const options = { labels, guidance, strategy, ...(o.engine ? { engine: o.engine } : {}) };
         const r = o.asyncReads ? await model.sampleAsync(noise, options) : model.sample(noise, options);
         await r.images.data(); // the run ends when its images are on the CPU
         const ms = performance.now() - t0;
         depth = r.report.depth;
         sequentialDepth = r.report.sequentialDepth;
         fallbacks = r.report.fallbacks;
+        out.engine = r.report.engine.name + (r.report.engine.reason ? ` (${r.report.engine.reason})` : '');
         if (rep === 0) {
           // Warm-up: compiles the shaders; its images are the comparison value.
           if (sname === 'sequential') reference = tf.keep(tf.clone(r.images));

@@ -43,10 +43,11 @@ export function renderGpuMarkdown(r: GpuBenchReport): string {
   for (const n of r.notes) lines.push(`- note: ${n}`);
   const runs = `${r.options.repeats} timed run${r.options.repeats === 1 ? '' : 's'}`;
   const reads = r.options.asyncReads ? 'model.sampleAsync' : 'model.sample (synchronous reads)';
-  lines.push(`- Node ${r.node}; ${runs} per strategy after one warm-up; batch ${r.options.batch}; seed ${r.options.seed}; guidance ${r.options.guidance}; ${reads}`);
+  const engine = r.options.engine ? `; engine ${r.options.engine}` : '';
+  lines.push(`- Node ${r.node}; ${runs} per strategy after one warm-up; batch ${r.options.batch}; seed ${r.options.seed}; guidance ${r.options.guidance}; ${reads}${engine}`);
   lines.push(`- total wall time ${r.wallS.toFixed(0)} s`, '');
   for (const m of r.models) {
-    lines.push(`## ${m.model} (T = ${m.tokens}, ${m.blocks} blocks, channels ${m.config.channels}, batch ${m.batch})`, '');
+    lines.push(`## ${m.model} (T = ${m.tokens}, ${m.blocks} blocks, channels ${m.config.channels}, batch ${m.batch}${m.engine ? `, ${m.engine} engine` : ''})`, '');
     lines.push('| strategy | as solved | depth | median ms | speed-up vs sequential | max abs diff vs sequential | fallbacks |');
     lines.push('| --- | --- | --- | --- | --- | --- | --- |');
     for (const s of m.results) {

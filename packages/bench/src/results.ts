@@ -159,6 +159,8 @@ export interface ModelBench {
   results: StrategyTiming[];
   /** Strategies not timed, with why. */
   skipped: Array<{ name: string; reason: string }>;
+  /** The sampling engine that evaluated the maps ('fused' or 'plain', and why plain where fused was asked for). */
+  engine?: string;
 }
 
 /** One planner row; `strategy` as formatStrategy(…, { compact: true }) prints it (e.g. `seq J2 J2 J2, tol 1`, `joint:19 (table guess)`). */
@@ -206,7 +208,7 @@ export interface GpuBenchReport {
   node: string;
   startedAt: string;
   wallS: number;
-  options: { repeats: number; batch: number; strategies: string[]; seed: number; guidance: number; asyncReads: boolean };
+  options: { repeats: number; batch: number; strategies: string[]; seed: number; guidance: number; asyncReads: boolean; engine?: string };
   models: ModelBench[];
   /** Checkpoints that could not be benchmarked (not a TarFlow model, …), with why. */
   skippedModels: Array<{ model: string; reason: string }>;

@@ -6,6 +6,7 @@
  */
 import { tf } from '@tarflow/tensor';
 import { initWebGPU, type WebGPUInfo } from '@tarflow/backend-webgpu';
+import type { SamplingEngine } from '@tarflow/model';
 import { caseNames, FixtureSession, type CaseResult, type FixtureFiles } from '../src/cases.js';
 import { forbidSyncGpuReads } from './no-sync-reads.js';
 
@@ -45,8 +46,20 @@ const api = {
   },
   /** The case names of a fixture. */
   cases: async (name: string): Promise<string[]> => caseNames((await session(name)).files.spec),
-  /** Runs one case of a fixture. */
-  run: async (name: string, c: string): Promise<CaseResult> => (await session(name)).run(c),
+  /** Runs one case of a fixture (sampling cases on `engine`, by default the model's 'auto'). */
+  run: async (name: string, c: string, engine?: SamplingEngine): Promise<CaseResult> => (await session(name)).run(c, engine),
+  /** The kernels of the fixture's sequential sample on `engine` (tf.profile). */
+  kernelProfile: async (name: string, engine: SamplingEngine) => (await session(name)).kernelProfile(engine),
+  /** Live tensors after each of `repeats` sequential samples on `engine` (constant when nothing leaks). */
+  tensorsAfterSampling: async (name: string, engine: SamplingEngine, repeats: number): Promise<number[]> => {
+    const s = await session(name);
+    const counts: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      await s.run('sequential', engine);
+      counts.push(tf.memory().numTensors);
+    }
+    return counts;
+  },
   /** Frees a fixture's model. */
   release: (name: string): void => {
     sessions.get(name)?.dispose();

@@ -9,7 +9,7 @@
  */
 import { tf } from '@tarflow/tensor';
 import { parseSafetensors, toFloat32, toInt32, type SafetensorsFile } from '@tarflow/checkpoint';
-import { loadModel, type GuidanceSettings, type SampleOptions, type TarFlow } from '@tarflow/model';
+import { loadModel, type GuidanceSettings, type SampleOptions, type SamplingEngine, type TarFlow } from '@tarflow/model';
 import { REFERENCE_SEMANTICS, type Strategy } from '@tarflow/solvers';
 
 /** The three files of one reference fixture, as read from disk or fetched. */
@@ -36,7 +36,7 @@ export interface FixtureSpec {
 export interface CaseResult {
   /** Output values under the expected file's keys. */
   outputs: Record<string, number[]>;
-  /** Structural facts the caller checks exactly (trace length, solver depth). */
+  /** Structural facts the caller checks exactly (trace length, solver depth; fused: 1 when a sampling case ran on the fused engine, else 0). */
   facts: Record<string, number>;
   wallMs: number;
 }
@@ -109,14 +109,14 @@ export class FixtureSession {
     return this.hasLabels ? (expectedTensor(this.expected, 'labels', this.files.name) as tf.Tensor1D) : undefined;
   }
 
-  /** Runs one case (a name from caseNames). */
-  async run(name: string): Promise<CaseResult> {
+  /** Runs one case (a name from caseNames); sampling cases on `engine` (the model's default, 'auto', when not given). */
+  async run(name: string, engine?: SamplingEngine): Promise<CaseResult> {
     const t0 = performance.now();
     const outputs: Record<string, number[]> = {};
     const facts: Record<string, number> = {};
     const labels = this.freshLabels();
     try {
-      await this.runInto(name, labels, outputs, facts);
+      await this.runInto(name, labels, outputs, facts, engine ? { engine } : {});
     } finally {
       labels?.dispose();
     }
@@ -128,6 +128,7 @@ export class FixtureSession {
     labels: tf.Tensor1D | undefined,
     outputs: Record<string, number[]>,
     facts: Record<string, number>,
+    engine: { engine?: SamplingEngine },
   ): Promise<void> {
     const { model } = this;
     const spec = this.files.spec;
@@ -143,13 +144,14 @@ export class FixtureSession {
         tf.dispose([r.z, r.outputs, r.logdets, loss]);
       }
     } else if (name === 'sequential') {
-      const r = await model.sampleAsync(this.noise, { labels, guidance: fixtureGuidance(spec), trace: true });
+      const r = await model.sampleAsync(this.noise, { labels, guidance: fixtureGuidance(spec), trace: true, ...engine });
       try {
         outputs['sequential.sample'] = await values(r.images);
         for (let i = 0; i < r.trace!.length; i++) outputs[`sequential.trace${i}`] = await values(r.trace![i]);
         facts.traceLength = r.trace!.length;
         facts.depth = r.report.depth;
         facts.fallbacks = r.report.fallbacks;
+        facts.fused = r.report.engine.name === 'fused' ? 1 : 0;
       } finally {
         tf.dispose([r.images, r.trace ?? []]);
       }
@@ -169,11 +171,13 @@ export class FixtureSession {
         labels,
         guidance: fixtureGuidance(spec),
         strategy: { kind: 'joint', maxIterations: L * (model.tokens - 1), tolerance: 1e-5 },
+        ...engine,
       });
       try {
         outputs['sequential.sample'] = await values(r.images);
         facts.depth = r.report.depth;
         facts.fallbacks = r.report.fallbacks;
+        facts.fused = r.report.engine.name === 'fused' ? 1 : 0;
       } finally {
         tf.dispose(r.images);
       }
@@ -188,17 +192,44 @@ export class FixtureSession {
         strategy: fixtureStrategy(c, model.tokens),
         ...REFERENCE_SEMANTICS,
         divergence: false,
+        ...engine,
       };
       const r = await model.sampleAsync(this.noise, options);
       try {
         outputs[name] = await values(r.images);
         facts.depth = r.report.depth;
         facts.fallbacks = r.report.fallbacks;
+        facts.fused = r.report.engine.name === 'fused' ? 1 : 0;
       } finally {
         tf.dispose(r.images);
       }
     } else {
       throw new Error(`unknown case '${name}' for fixture ${this.files.name} (known: ${caseNames(spec).join(', ')})`);
+    }
+  }
+
+  /**
+   * The kernels tfjs runs for the fixture's sequential sample (guidance and
+   * labels as in its `sequential` case) on `engine`, counted with tf.profile;
+   * `blockSteps` is the solver's depth (blocks · (T − 1) evaluations).
+   */
+  async kernelProfile(engine: SamplingEngine): Promise<{ kernels: number; blockSteps: number; engine: string; byName: Record<string, number> }> {
+    const labels = this.freshLabels();
+    let blockSteps = 0;
+    let used = '';
+    try {
+      const profile = await tf.profile(async () => {
+        const r = await this.model.sampleAsync(this.noise, { labels, guidance: fixtureGuidance(this.files.spec), engine });
+        blockSteps = r.report.depth;
+        used = r.report.engine.name;
+        r.images.dispose();
+        return [];
+      });
+      const byName: Record<string, number> = {};
+      for (const k of profile.kernels) byName[k.name] = (byName[k.name] ?? 0) + 1;
+      return { kernels: profile.kernels.length, blockSteps, engine: used, byName };
+    } finally {
+      labels?.dispose();
     }
   }
 
