@@ -1,9 +1,11 @@
 /**
- * Sample accuracy of a class-conditional MNIST TarFlow, judged by the shipped
- * classifier: for each sampling temperature, guidance scale and with/without
- * the denoising step, the fraction of samples the classifier reads as the
- * requested digit. --grid writes the samples of the first setting as a PNG
- * (one column per digit). Results are in docs/training.md.
+ * Sample accuracy of a class-conditional TarFlow, judged by a classifier (by
+ * default the shipped MNIST model and classifier; `--model` / `--classifier`
+ * take others, e.g. the zoo's Fashion-MNIST pair): for each sampling
+ * temperature, guidance scale and with/without the denoising step, the
+ * fraction of samples the classifier reads as the requested class. --grid
+ * writes the samples of the first setting as a PNG (one column per class).
+ * Results are in docs/training.md.
  */
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '@tarflow/checkpoint/node';
@@ -16,11 +18,11 @@ import { SHIPPED_CLASSIFIER, SHIPPED_MODEL } from './mnist-fd.js';
 
 const args = studyArgs({
   usage: 'node --import tsx studies/evaluate-default.ts [--model FILE] [options]',
-  description: 'Prints the sample accuracy of a class-conditional MNIST TarFlow for each setting.',
+  description: 'Prints the sample accuracy of a class-conditional TarFlow (default: the shipped MNIST model) for each setting.',
   options: {
     model: { type: 'string', default: SHIPPED_MODEL, help: 'TarFlow safetensors' },
-    classifier: { type: 'string', default: SHIPPED_CLASSIFIER, help: 'MNIST classifier safetensors' },
-    'per-class': { type: 'string', default: '10', help: 'samples per digit' },
+    classifier: { type: 'string', default: SHIPPED_CLASSIFIER, help: 'classifier safetensors (packages/zoo/assets/fashion-classifier.safetensors for Fashion-MNIST)' },
+    'per-class': { type: 'string', default: '10', help: 'samples per class' },
     scales: { type: 'string', default: '0,1,2,3', help: 'guidance scales, comma-separated (0: none)' },
     temps: { type: 'string', default: '1', help: 'sampling temperatures, comma-separated' },
     denoise: { type: 'string', default: 'both', help: 'denoising step: on, off or both' },
@@ -40,7 +42,7 @@ const seed = args.number('seed', true);
 await selectBackend('wasm');
 const model = loadModel(new Uint8Array(await readFile(a.model)));
 const classifier = loadClassifier(new Uint8Array(await readFile(a.classifier)));
-console.log(`model ${a.model} (${JSON.stringify(model.config)}), ${perClass} samples per digit, seed ${seed}`);
+console.log(`model ${a.model} (${JSON.stringify(model.config)}), classifier ${a.classifier}, ${perClass} samples per class, seed ${seed}`);
 let first = true;
 for (const temperature of args.numbers('temps')) {
   for (const scale of args.numbers('scales')) {
@@ -50,7 +52,7 @@ for (const temperature of args.numbers('temps')) {
       const r = sampleAccuracy(model, classifier, { perClass, guidance, denoise: d, seed, temperature });
       console.log(
         `temperature ${temperature} guidance ${scale} denoise ${d ? 'on ' : 'off'}: accuracy ${(100 * r.accuracy).toFixed(1)}% ` +
-          `(per digit ${r.perClass.map((x) => Math.round(100 * x)).join(' ')}) in ${(r.sampleMs / 1000).toFixed(1)} s`,
+          `(per class ${r.perClass.map((x) => Math.round(100 * x)).join(' ')}) in ${(r.sampleMs / 1000).toFixed(1)} s`,
       );
       if (first && a.grid) {
         await writeFileAtomic(a.grid, sampleAccuracyGrid(r, model.config.num_classes));

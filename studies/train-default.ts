@@ -4,11 +4,15 @@
  * are in docs/training.md. Re-running the same command resumes from the
  * newest checkpoint in --out; `--steps N --extend` continues a finished run to
  * N steps (the cosine schedule restarts from the resume point). `--dataset
- * fashion-mnist` trains the same recipe on Fashion-MNIST's train split. SIGINT /
- * SIGTERM write a checkpoint and stop.
+ * fashion-mnist` trains the same recipe on Fashion-MNIST's train split.
+ * `--backend` picks the tfjs backend (default wasm; `webgpu` trains on a GPU
+ * through Dawn, as scripts/gpu-train.sh does). SIGINT / SIGTERM write a
+ * checkpoint and stop when training next awaits (at a checkpoint);
+ * `--stop-after-seconds` stops after the step in progress. The last line gives
+ * the steps per second of this run.
  */
 import { fileURLToPath } from 'node:url';
-import { selectBackend } from '@tarflow/backends';
+import { parseBackendPreference, selectBackend, type BackendPreference } from '@tarflow/backends';
 import { DEFAULT_MNIST_RECIPE, formatProgress, trainTarFlow } from '@tarflow/train';
 import { studyArgs, type BooleanOption, type StringOption, type StudyOption } from './args.js';
 
@@ -17,23 +21,40 @@ type Recipe = typeof DEFAULT_MNIST_RECIPE;
 const NUMERIC = (Object.keys(DEFAULT_MNIST_RECIPE) as (keyof Recipe)[]).filter((k) => typeof DEFAULT_MNIST_RECIPE[k] === 'number');
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const recipeOptions: Record<string, StudyOption> = Object.fromEntries(NUMERIC.map((k) => [kebab(k), { type: 'string', help: `overrides the recipe's ${k} (${DEFAULT_MNIST_RECIPE[k]})` }]));
-type Options = { out: StringOption & { default: string }; dataset: StringOption & { default: string }; extend: BooleanOption; 'stop-after': StringOption } & Record<string, StudyOption>;
+type Options = {
+  out: StringOption & { default: string };
+  dataset: StringOption & { default: string };
+  backend: StringOption & { default: string };
+  extend: BooleanOption;
+  'stop-after': StringOption;
+  'stop-after-seconds': StringOption;
+} & Record<string, StudyOption>;
 
 const args = studyArgs({
-  usage: 'node --import tsx studies/train-default.ts [--out DIR] [--steps N] [--extend] [--stop-after N] [recipe overrides]',
+  usage: 'node --import tsx studies/train-default.ts [--out DIR] [--dataset NAME] [--backend NAME] [--steps N] [--extend] [--stop-after N] [recipe overrides]',
   description: 'Trains or resumes the default MNIST TarFlow (checkpoints, sample grids and model.safetensors in --out).',
   options: {
     out: { type: 'string', default: fileURLToPath(new URL('./.runs/mnist-cond', import.meta.url)), help: 'run folder' },
     dataset: { type: 'string', default: 'mnist', help: "training set: 'mnist' or 'fashion-mnist' (its train split)" },
+    backend: { type: 'string', default: 'wasm', help: 'tfjs backend: wasm, cpu or webgpu (Node WebGPU through Dawn)' },
     extend: { type: 'boolean', help: 'continue a finished run to the new --steps' },
     'stop-after': { type: 'string', help: 'stop (with a checkpoint) after this step' },
+    'stop-after-seconds': { type: 'string', help: 'stop (with a checkpoint) after the first step that ends past this many seconds' },
     ...recipeOptions,
   } as Options,
 });
 const overrides: Record<string, number> = {};
 for (const k of NUMERIC) if (args.values[kebab(k)] !== undefined) overrides[k] = args.number(kebab(k));
 if (args.values['stop-after'] !== undefined) overrides.stopAfter = args.number('stop-after', true);
-const backend = await selectBackend('wasm');
+const stopAfterSeconds = args.values['stop-after-seconds'] !== undefined ? args.number('stop-after-seconds') : Infinity;
+const preference = ((): BackendPreference => {
+  try {
+    return parseBackendPreference(args.values.backend);
+  } catch (e) {
+    return args.fail(`--backend: ${(e as Error).message}`);
+  }
+})();
+const backend = await selectBackend(preference);
 const controller = new AbortController();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => controller.abort());
 const tty = process.stdout.isTTY;
@@ -45,6 +66,8 @@ if (dataset !== 'mnist' && dataset !== 'fashion-mnist') {
   console.error(`--dataset: '${dataset}' is not one of mnist, fashion-mnist`);
   process.exit(2);
 }
+let firstStep = 0;
+const t0 = performance.now();
 const result = await trainTarFlow({
   ...DEFAULT_MNIST_RECIPE,
   dataset,
@@ -55,7 +78,12 @@ const result = await trainTarFlow({
   signal: controller.signal,
   checkpointOnAbort: true,
   onLog: (m) => console.log(`${stamp()} ${m}`),
+  onResume: ({ step }) => {
+    firstStep = step;
+  },
   onProgress: (p) => {
+    // Signals are seen only when training awaits (at checkpoints); a time budget is checked after every step.
+    if ((performance.now() - t0) / 1000 >= stopAfterSeconds) controller.abort();
     const line = formatProgress(p);
     if (tty) process.stdout.write(`\r${line}`);
     else if (p.step % 10 === 0 || p.step === p.totalSteps || p.step < 5) console.log(`${stamp()} ${line}`);
@@ -63,5 +91,7 @@ const result = await trainTarFlow({
   onCheckpoint: ({ step, path }) => console.log(`${tty ? '\n' : ''}${stamp()} checkpoint step ${step}: ${path}`),
   onSample: ({ step, path }) => console.log(`${stamp()} samples step ${step}: ${path}`),
 });
+const seconds = (performance.now() - t0) / 1000;
 console.log(`${stamp()} ${result.finished ? 'finished' : 'stopped'} at step ${result.step}; last checkpoint ${result.lastCheckpoint}`);
+console.log(`${stamp()} ${result.step - firstStep} steps in ${seconds.toFixed(0)} s on ${backend.name}: ${((result.step - firstStep) / seconds).toFixed(3)} steps/s (set-up and checkpoints included)`);
 result.model.dispose();

@@ -26,7 +26,16 @@ function common(cmd: Command): Command {
 }
 
 function checkpointOption(cmd: Command): Command {
-  return cmd.option('--checkpoint <file>', 'model checkpoint (.safetensors, or a PyTorch .pth converted on the fly); default: the embedded default model');
+  return cmd
+    .option('--checkpoint <file>', 'model checkpoint (.safetensors, or a PyTorch .pth converted on the fly); default: the embedded default model')
+    .addOption(new Option('--model <name|file>', 'a model of @tarflow/zoo (mnist, the default; fashion-mnist) or a checkpoint file').conflicts('checkpoint'))
+    .hook('preAction', async (command) => {
+      // --model names the checkpoint the command loads: a zoo model's file, or the file given.
+      const name = command.getOptionValue('model') as string | undefined;
+      if (name === undefined) return;
+      const { checkpointOfModelFlag } = await import('./model-source.js');
+      command.setOptionValue('checkpoint', checkpointOfModelFlag(name));
+    });
 }
 
 function guidanceOptions(cmd: Command): Command {
@@ -101,7 +110,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
   planCacheOptions(temperatureOption(guidanceOptions(sampleSolverOptions(checkpointOption(program.command('sample'))))))
-    .description('draw images from a model (the embedded default model unless --checkpoint)')
+    .description('draw images from a model (the embedded default model unless --model or --checkpoint)')
     .option('--labels <labels>', "class labels: a comma list cycled over the batch (-1 = unconditional) or 'random'; default: classes in turn", labelsArg)
     .option('--labels-file <file>', 'labels from a .safetensors file (tensor labels [B], int64 or int32)')
     .option('--noise <file>', 'noise from a .safetensors file (tensor noise [B,T,D]) instead of seeded draws')

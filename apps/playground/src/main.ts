@@ -5,7 +5,7 @@
  * library outputs (reports, metrics, images) into DOM.
  */
 import './style.css';
-import { DEFAULT_MODEL_SAMPLING, defaultModelUrl } from '@tarflow/zoo';
+import { DEFAULT_MODEL_NAME, DEFAULT_MODEL_SAMPLING, ZOO_MODELS, type ZooModel } from '@tarflow/zoo';
 import { seededLabels } from '@tarflow/tensor/random';
 import { BACKEND_NAMES, type BackendPreference } from '@tarflow/backends';
 import { describeBlockStrategy, describeStrategy, formatStrategy, isJointStrategy, parseStrategy, sequentialStrategy, type BlockReport, type JacobiStrategy, type SamplingStrategy, type SolveReport } from '@tarflow/solvers';
@@ -153,6 +153,8 @@ const wasmPaths = new URL('wasm/', document.baseURI).href;
 let model: ModelInfo | null = null;
 /** The loaded file's bytes, kept to reload the model when the worker restarts. */
 let modelFile: { name: string; bytes: ArrayBuffer } | null = null;
+/** Class names of the loaded model when it is one of the zoo's (label buttons show them as titles). */
+let classNames: readonly string[] | null = null;
 let backendPreference: BackendPreference = 'auto';
 let labelMode: 'digits' | 'random' | 'none' = 'digits';
 const digits = new Set<number>();
@@ -178,6 +180,7 @@ function setBusy(delta: 1 | -1): void {
   for (const id of ['sample', 'compare', 'metrics', 'load-default', 'open-file', 'model-file', 'backend']) {
     ($(id) as HTMLButtonElement | HTMLInputElement | HTMLSelectElement).disabled = busy || (['sample', 'compare', 'metrics'].includes(id) && !model);
   }
+  for (const b of document.querySelectorAll<HTMLButtonElement>('button[data-zoo]')) b.disabled = busy;
   $<HTMLButtonElement>('stop').disabled = !busy;
   if (busy && progressTimer === undefined) {
     runStarted = performance.now();
@@ -290,7 +293,7 @@ function applyRecommended(r: RecommendedSampling | null): void {
   refreshValidity();
 }
 
-async function loadBytes(name: string, bytes: ArrayBuffer): Promise<boolean> {
+async function loadBytes(name: string, bytes: ArrayBuffer, zooClassNames: readonly string[] | null = null): Promise<boolean> {
   setBusy(1);
   showError('model-error', null);
   setProgress(`loading ${name}…`, 0);
@@ -299,6 +302,7 @@ async function loadBytes(name: string, bytes: ArrayBuffer): Promise<boolean> {
     const info = await client.call({ type: 'load', name, bytes: copy }, undefined, [copy]);
     model = info;
     modelFile = { name, bytes };
+    classNames = zooClassNames;
     showModel(info);
     clearResults();
     setProgress(`model loaded: ${name}`, 1);
@@ -314,17 +318,26 @@ async function loadBytes(name: string, bytes: ArrayBuffer): Promise<boolean> {
   }
 }
 
-async function loadDefaultModel(): Promise<void> {
+/** The name a zoo model is shown under. */
+function zooTitle(zoo: ZooModel): string {
+  return `${zoo.name === DEFAULT_MODEL_NAME ? 'default ' : ''}${zoo.title} model`;
+}
+
+async function loadZooModel(zoo: ZooModel): Promise<void> {
   let bytes: ArrayBuffer;
   try {
-    const res = await fetch(defaultModelUrl);
+    const res = await fetch(zoo.modelUrl);
     if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
     bytes = await res.arrayBuffer();
   } catch (e) {
-    showError('model-error', `Cannot fetch the default model from ${defaultModelUrl.href}: ${errorText(e)}`);
+    showError('model-error', `Cannot fetch the ${zooTitle(zoo)} from ${zoo.modelUrl.href}: ${errorText(e)}`);
     return;
   }
-  await loadBytes('default MNIST model', bytes);
+  await loadBytes(zooTitle(zoo), bytes, zoo.classNames);
+}
+
+async function loadDefaultModel(): Promise<void> {
+  await loadZooModel(ZOO_MODELS.find((m) => m.name === DEFAULT_MODEL_NAME)!);
 }
 
 async function loadFile(file: File): Promise<void> {
@@ -370,7 +383,7 @@ function renderLabels(): void {
   box.replaceChildren(
     ...Array.from({ length: K }, (_, k) => {
       const on = labelMode === 'digits' && digits.has(k);
-      const b = el('button', { type: 'button', class: `digit${on ? ' on' : ''}`, 'data-label': k, 'aria-pressed': String(on) }, k);
+      const b = el('button', { type: 'button', class: `digit${on ? ' on' : ''}`, 'data-label': k, 'aria-pressed': String(on), title: classNames?.[k] }, k);
       b.addEventListener('click', () => {
         if (labelMode !== 'digits') {
           labelMode = 'digits';
@@ -1016,6 +1029,14 @@ function init(): void {
     if (e.key === 'Enter') void run('sample');
   });
   $('load-default').addEventListener('click', () => void loadDefaultModel());
+  // The zoo's other models, each a button beside the default one.
+  $('load-default').after(
+    ...ZOO_MODELS.filter((m) => m.name !== DEFAULT_MODEL_NAME).map((zoo) => {
+      const b = el('button', { type: 'button', 'data-zoo': zoo.name, title: zoo.description }, zoo.title);
+      b.addEventListener('click', () => void loadZooModel(zoo));
+      return b;
+    }),
+  );
   $('open-file').addEventListener('click', () => input('model-file').click());
   input('model-file').addEventListener('change', () => {
     const file = input('model-file').files?.[0];

@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
+import { FASHION_MODEL_SAMPLING } from '@tarflow/zoo';
 import { CHROMIUM_WEBGPU_FLAGS, chromiumMissing, findChromium, serveDir, serveFiles, type StaticServer } from '@tarflow/browser-testing';
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -309,7 +310,7 @@ describe.skipIf(Boolean(missing))(`playground in headless Chromium${missing ? ` 
     // Listen first: Playwright turns on file-chooser interception when asked, and a chooser opened before that is lost.
     const chooser = page.waitForEvent('filechooser', { timeout: 30_000 });
     await page.waitForTimeout(200);
-    await page.focus('#load-default');
+    await page.locator('button[data-zoo]').last().focus(); // the last model button, just before open-file
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('open-file');
     await page.keyboard.press('Enter');
@@ -318,6 +319,22 @@ describe.skipIf(Boolean(missing))(`playground in headless Chromium${missing ? ` 
     await idle();
     expect(await page.locator('#label-buttons button.digit').count()).toBe(5);
     expect(await page.getAttribute('#label-buttons button.digit >> nth=0', 'aria-pressed')).toBe('true');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('offers the zoo\'s Fashion-MNIST model beside the default one, with its class names and recommended settings', async () => {
+    await page.click('button[data-zoo="fashion-mnist"]');
+    await shows('#model-status', 'Fashion-MNIST model', 60_000);
+    await idle();
+    expect(await page.locator('#label-buttons button.digit').count()).toBe(10);
+    expect(await page.getAttribute('#label-buttons button.digit >> nth=0', 'title')).toBe('T-shirt/top');
+    expect(await page.getAttribute('#label-buttons button.digit >> nth=9', 'title')).toBe('Ankle boot');
+    expect(await page.inputValue('#temperature')).toBe(String(FASHION_MODEL_SAMPLING.temperature));
+    expect(await page.inputValue('#guidance-scale')).toBe(String(FASHION_MODEL_SAMPLING.guidance.scale));
+    await page.click('#load-default');
+    await shows('#model-status', 'default MNIST model', 60_000);
+    await idle();
+    expect(await page.getAttribute('#label-buttons button.digit >> nth=0', 'title')).toBe('0');
     expect(pageErrors).toEqual([]);
   });
 
