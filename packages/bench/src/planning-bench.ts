@@ -6,6 +6,9 @@
  * within the budget of the job), once with the plans shipped in the model
  * file. Each run is its own `tarflow sample` process on the same seeds; the
  * auto rows' mean |Δ| is against the sequential samples of the same noise.
+ * Each cell is the median wall time of `repeats` processes, the three kinds
+ * taken in turn (sequential, empty, shipped, sequential, …) so that a change
+ * in the machine's load reaches all three alike.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,6 +26,8 @@ export interface PlanningBenchOptions {
   withPlans?: string;
   /** The same model without shipped plans (the empty case). */
   withoutPlans: string;
+  /** Processes per cell, the cell's time their median (default 3). */
+  repeats?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -33,6 +38,8 @@ export interface PlanningRun {
   source?: string;
   planningMs?: number;
   meanAbsDiff?: number;
+  /** Wall time of every process of the cell, in the order run. */
+  runsS?: number[];
 }
 
 export interface PlanningRow {
@@ -86,7 +93,7 @@ export async function runPlanningBench(o: PlanningBenchOptions): Promise<Plannin
       for (const batch of o.batches) {
         const load = loadavg()[0];
         const one = async (name: string, args: string[]): Promise<PlanningRun & { out: string }> => {
-          const out = join(dir, `${backend}-${batch}-${name}.safetensors`);
+          const out = join(dir, `${backend}-${batch}-${name.replace(/[^a-z0-9-]+/gi, '_')}.safetensors`);
           const cache = mkdtempSync(join(dir, 'cache-')); // an empty plan cache for every run
           o.onProgress?.(`${backend}, batch ${batch}: ${name}`);
           const argv = ['sample', '--backend', backend, '--batch', String(batch), '--seed', '0', '--no-progress', '--json', '--plan-cache', cache, '--out', out, ...args];
@@ -99,9 +106,23 @@ export async function runPlanningBench(o: PlanningBenchOptions): Promise<Plannin
           const plan = r.json.plan as { source?: string; planningMs?: number } | undefined;
           return { out, wallS: r.wallS, strategy: compact(String(r.json.strategy)), source: plan?.source, planningMs: plan?.planningMs };
         };
-        const seq = await one('sequential', ['--solver', 'sequential', ...(o.withPlans ? ['--checkpoint', o.withPlans] : [])]);
-        const empty = await one('auto-empty', ['--solver', 'auto', '--checkpoint', o.withoutPlans]);
-        const shipped = await one('auto-shipped', ['--solver', 'auto', ...(o.withPlans ? ['--checkpoint', o.withPlans] : [])]);
+        const repeats = o.repeats ?? 3;
+        if (!(Number.isInteger(repeats) && repeats >= 1)) throw new Error(`planning bench: repeats must be a positive integer, got ${repeats}`);
+        const kinds: Array<[string, string[]]> = [
+          ['sequential', ['--solver', 'sequential', ...(o.withPlans ? ['--checkpoint', o.withPlans] : [])]],
+          ['auto-empty', ['--solver', 'auto', '--checkpoint', o.withoutPlans]],
+          ['auto-shipped', ['--solver', 'auto', ...(o.withPlans ? ['--checkpoint', o.withPlans] : [])]],
+        ];
+        const runs: Array<Array<PlanningRun & { out: string }>> = kinds.map(() => []);
+        for (let k = 0; k < repeats; k++) {
+          for (const [i, [name, args]] of kinds.entries()) runs[i].push(await one(repeats > 1 ? `${name} (${k + 1}/${repeats})` : name, args));
+        }
+        // The cell: the median run (its samples are the same in every run: same seed, same strategy).
+        const cell = (rs: Array<PlanningRun & { out: string }>): PlanningRun & { out: string } => {
+          const sorted = [...rs].sort((a, b) => a.wallS - b.wallS);
+          return { ...sorted[(sorted.length - 1) >> 1], runsS: rs.map((r) => r.wallS) };
+        };
+        const [seq, empty, shipped] = runs.map(cell);
         const exact = samplesOf(seq.out);
         const strip = ({ out: _out, ...r }: PlanningRun & { out: string }): PlanningRun => r;
         rows.push({

@@ -20,7 +20,9 @@ import { writeOutput } from '../files.js';
 export const PLANNING_HEAD = '## Planning: `sample --solver auto` as a whole process';
 
 /** Runs the section on the given backends (default wasm, cpu) and batches (default 1, 16, 64). */
-export async function planningSection(options: { backends?: string[]; batches?: number[]; onProgress?: (m: string) => void } = {}): Promise<PlanningRow[]> {
+export async function planningSection(
+  options: { backends?: string[]; batches?: number[]; repeats?: number; onProgress?: (m: string) => void } = {},
+): Promise<PlanningRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'tarflow-bench-planning-'));
   try {
     // The default model without its shipped plans: what auto does with nothing to go on.
@@ -34,6 +36,7 @@ export async function planningSection(options: { backends?: string[]; batches?: 
       backends: options.backends ?? ['wasm', 'cpu'],
       batches: options.batches ?? [1, 16, 64],
       withoutPlans,
+      repeats: options.repeats,
       onProgress: options.onProgress,
     });
   } finally {
@@ -49,13 +52,20 @@ function loadText(rows: PlanningRow[]): string {
   return ` Load average (1 min) at the start of each row: ${lo === hi ? lo : `${lo}–${hi}`}, on ${cpus().length} cores.`;
 }
 
+/** How many processes each cell is the median of. */
+function repeatsText(rows: PlanningRow[]): string {
+  const n = new Set(rows.map((r) => r.sequential.runsS?.length ?? 1));
+  return [...n].join(' or ');
+}
+
 /** The section's markdown, with what it measures and how to read it. */
 export function planningMarkdown(rows: PlanningRow[], when = new Date()): string {
   return [
     PLANNING_HEAD,
     '',
-    `Measured ${when.toISOString().slice(0, 16).replace('T', ' ')} UTC. Each cell is one \`tarflow sample --seed 0 --batch B\` process, start to exit`,
-    '(model load, planning or plan look-up, sampling, writing the samples), default model at its recommended settings.',
+    `Measured ${when.toISOString().slice(0, 16).replace('T', ' ')} UTC. Each cell is the median of ${repeatsText(rows)} \`tarflow sample --seed 0 --batch B\``,
+    'processes, start to exit (model load, planning or plan look-up, sampling, writing the samples), the three columns run',
+    'in turn; default model at its recommended settings.',
     '"empty cache": a copy of the model without shipped plans and an empty plan cache, so auto plans (quick, within the',
     'budget of the job) or falls back to sequential; "shipped plan": the model as shipped. × is sequential s / auto s;',
     'mean |Δ| is against the sequential samples of the same noise. "auto ran" is the strategy and where it came from.',
