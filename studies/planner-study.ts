@@ -25,7 +25,8 @@ const args = studyArgs({
   description: 'Measures the depth/quality trade-off of Jacobi-style strategies and compares them with the planner; prints markdown tables.',
   options: {
     checkpoint: { type: 'string', help: 'TarFlow safetensors to study (required)' },
-    classifier: { type: 'string', help: 'MNIST classifier safetensors: adds FD and accuracy columns' },
+    classifier: { type: 'string', help: 'classifier safetensors: adds FD and accuracy columns' },
+    dataset: { type: 'string', default: 'mnist', help: "held-out images for FD: 'mnist' (1,000 test digits) or 'fashion-mnist' (first 1,000 test images)" },
     count: { type: 'string', default: '200', help: 'samples' },
     guidance: { type: 'string', default: '0', help: 'classifier-free guidance scale (0: none)' },
     annealed: { type: 'boolean', help: 'anneal the guidance scale' },
@@ -65,8 +66,9 @@ const labels = K > 0 ? tf.tensor1d(Array.from({ length: N }, (_, i) => i % K), '
 const noise = tf.randomNormal([N, T, model.patchDim], 0, 1, 'float32', args.number('seed', true)) as tf.Tensor3D;
 const log = (...m: unknown[]) => console.error('[study]', ...m);
 
-// Classifier features of real images (held-out MNIST) for the Fréchet distance.
-const fd = a.classifier ? classifierWithRealStats(a.classifier) : null;
+// Classifier features of real held-out images (--dataset) for the Fréchet distance.
+if (a.dataset !== 'mnist' && a.dataset !== 'fashion-mnist') throw new Error(`--dataset: '${a.dataset}' is not one of mnist, fashion-mnist`);
+const fd = a.classifier ? classifierWithRealStats(a.classifier, a.dataset) : null;
 
 interface Run {
   label: string;
