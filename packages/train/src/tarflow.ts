@@ -12,10 +12,11 @@
  * therefore reproducible from its seed, and a resumed run takes exactly the
  * steps the uninterrupted run would have taken.
  */
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf, type ImageBatch } from '@tarflow/tensor';
-import { TarFlow, cycleLabels, validateConfig, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
+import { TarFlow, cycleLabels, loadModel, validateConfig, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
 import {
   batches,
   deriveSeed,
@@ -82,6 +83,13 @@ export interface TrainTarFlowOptions {
   updatePrior?: boolean;
   /** Seed of initialisation and of every random draw (default 0). */
   seed?: number;
+  /**
+   * Start from these weights instead of a fresh initialisation (fine-tuning, or a model grown from a
+   * trained one): the path of a model `.safetensors` whose config equals `config`. The optimizer starts
+   * afresh and the schedule at step 0. Part of the run's definition (by content hash): a resume must
+   * name a file with the same weights.
+   */
+  init?: string;
   /** Write a checkpoint every this many steps (default 500) … */
   checkpointEvery?: number;
   /** … or when this many seconds passed since the last one, whichever is first (default none). */
@@ -147,7 +155,7 @@ export interface TrainTarFlowResult {
 /** The options that define a run: a resume must use the same values. */
 function runDefinition(o: Required<Pick<TrainTarFlowOptions, 'steps' | 'batchSize'>> & Record<string, unknown>): Record<string, unknown> {
   const keys = ['config', 'dataset', 'datasetCount', 'steps', 'batchSize', 'lr', 'minLr', 'warmupSteps', 'beta1', 'beta2', 'eps',
-    'weightDecay', 'gradClip', 'labelDrop', 'noiseStd', 'updatePrior', 'seed'];
+    'weightDecay', 'gradClip', 'labelDrop', 'noiseStd', 'updatePrior', 'seed', 'init'];
   return Object.fromEntries(keys.map((k) => [k, o[k]]));
 }
 
@@ -159,6 +167,28 @@ function positiveInt(name: string, v: unknown, min = 1): number {
 function fraction(name: string, v: number): number {
   if (!(v >= 0 && v <= 1)) throw new TrainingError(`${name} must be in [0, 1], got ${v}`);
   return v;
+}
+
+/** The model file a run starts from (`init`): its weights and the first 16 hex digits of its sha256; its config must be the run's. */
+async function readInitModel(path: string, config: TarFlowConfig): Promise<{ model: TarFlow; hash: string }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new TrainingError(`init: cannot read ${path}: ${(e as Error).message}`);
+  }
+  let model: TarFlow;
+  try {
+    model = loadModel(bytes);
+  } catch (e) {
+    throw new TrainingError(`init: ${path} is not a TarFlow model file: ${(e as Error).message}`);
+  }
+  const diffs = (Object.keys(config) as (keyof TarFlowConfig)[]).filter((k) => JSON.stringify(model.config[k]) !== JSON.stringify(config[k]));
+  if (diffs.length > 0) {
+    model.dispose();
+    throw new TrainingError(`init: ${path} has a different config (${diffs.map((k) => `${k}: file ${JSON.stringify(model.config[k])}, run ${JSON.stringify(config[k])}`).join('; ')})`);
+  }
+  return { model, hash: createHash('sha256').update(bytes).digest('hex').slice(0, 16) };
 }
 
 /** Loads (or takes) the dataset and checks that its images fit the model. */
@@ -235,11 +265,12 @@ export async function trainTarFlow(options: TrainTarFlowOptions): Promise<TrainT
   const ds = prepareDataset(options.dataset, options.datasetOptions, config);
   const stepsPerEpoch = numBatches(ds.count, batchSize, true);
   if (stepsPerEpoch === 0) throw new TrainingError(`batchSize ${batchSize} is larger than the dataset '${ds.name}' (${ds.count} images)`);
+  const init = options.init === undefined ? undefined : await readInitModel(options.init, config);
 
   const definition = runDefinition({
     config, dataset: ds.name, datasetCount: ds.count, steps, batchSize, lr, minLr, warmupSteps,
     beta1: options.beta1 ?? 0.9, beta2: options.beta2 ?? 0.95, eps: options.eps ?? 1e-8, weightDecay: options.weightDecay ?? 1e-4,
-    gradClip, labelDrop, noiseStd, updatePrior, seed,
+    gradClip, labelDrop, noiseStd, updatePrior, seed, init: init?.hash,
   });
 
   await mkdir(join(options.outDir, 'checkpoints'), { recursive: true });
@@ -266,6 +297,7 @@ export async function trainTarFlow(options: TrainTarFlowOptions): Promise<TrainT
     );
     if (diffs.length > 0) {
       loaded.model.dispose();
+      init?.model.dispose();
       throw new TrainingError(
         `cannot resume from ${loaded.statePath}: the run was started with different ${diffs.join(', ')} ` +
           `(${diffs.map((k) => `${k}: saved ${JSON.stringify(saved[k])}, now ${JSON.stringify(definition[k])}`).join('; ')})`,
@@ -277,6 +309,10 @@ export async function trainTarFlow(options: TrainTarFlowOptions): Promise<TrainT
     optimizerState = loaded.optimizer;
     lastCheckpoint = loaded.modelPath;
     log(`resuming from ${loaded.modelPath} at step ${startStep}/${steps}${extended ? ` (extended from ${String(saved.steps)} steps)` : ''}`);
+    init?.model.dispose();
+  } else if (init) {
+    model = init.model;
+    log(`starting from the weights of ${options.init!} (sha256 ${init.hash})`);
   } else {
     model = TarFlow.init(config, seed);
   }

@@ -38,6 +38,18 @@ describe('AdamW', () => {
     p.dispose();
   });
 
+  it('frees everything it allocated: an optimizer made, stepped and disposed leaves no tensor', () => {
+    const p = tf.variable(tf.tensor1d([1, 2, 3]));
+    const before = tf.memory().numTensors;
+    const opt = new AdamW([p], { weightDecay: 0.1 });
+    const g = tf.tensor1d([0.5, -0.5, 1]);
+    opt.apply([g], 0.1);
+    g.dispose();
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    p.dispose();
+  });
+
   it('restores its state exactly and rejects states of the wrong size', () => {
     const p = tf.variable(tf.tensor2d([[1, 2], [3, 4]]));
     const a = new AdamW([p]);

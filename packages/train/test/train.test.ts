@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '@tarflow/backends';
 import { tf } from '@tarflow/tensor';
-import { loadModel, stateDict, type TarFlow } from '@tarflow/model';
+import { loadModel, saveModel, stateDict, type TarFlow } from '@tarflow/model';
 import { isPng } from '@tarflow/data';
 import {
   checkpointPaths,
@@ -155,6 +155,38 @@ describe('trainTarFlow', () => {
     expect(longer.resumedFrom).toBe(3);
     expect(longer.losses).toHaveLength(2);
     longer.model.dispose();
+  });
+
+  it('starts from a model file (init) with a fresh optimizer; the file must fit the config and a resume must name the same weights', async () => {
+    const trained = await trainTarFlow({ ...base(join(tmp.dir, 'init-src')), steps: 4 });
+    const file = join(tmp.dir, 'init-src.safetensors');
+    writeFileSync(file, saveModel(trained.model));
+    const before = tf.memory().numTensors;
+    // A vanishing learning rate (and no prior update): one step leaves the weights where the file put them.
+    const dir = join(tmp.dir, 'init');
+    const still = { steps: 1, lr: 1e-12, minLr: 0, warmupSteps: 0, updatePrior: false };
+    const tuned = await trainTarFlow({ ...base(dir), ...still, init: file });
+    expect(tuned.resumedFrom).toBe(0);
+    const want = weights(trained.model);
+    for (const [name, w] of weights(tuned.model)) {
+      const ref = want.get(name)!;
+      let err = 0;
+      for (let i = 0; i < w.length; i++) err = Math.max(err, Math.abs(w[i] - ref[i]));
+      expect(err, name).toBeLessThan(1e-6);
+    }
+    tuned.model.dispose();
+    // The run's definition records the file's weights: resuming with other weights is refused, by name.
+    const other = join(tmp.dir, 'init-other.safetensors');
+    const fresh = await trainTarFlow({ ...base(join(tmp.dir, 'init-other')), steps: 1 });
+    writeFileSync(other, saveModel(fresh.model));
+    fresh.model.dispose();
+    await expect(trainTarFlow({ ...base(dir), ...still, init: other, resume: true })).rejects.toThrow(/different init/);
+    await expect(trainTarFlow({ ...base(join(tmp.dir, 'init-bad')), config: { ...TINY_CONFIG, channels: 32, head_dim: 16 }, init: file })).rejects.toThrow(
+      /init: .* has a different config \(channels: file 16, run 32; head_dim: file 8, run 16\)/,
+    );
+    await expect(trainTarFlow({ ...base(join(tmp.dir, 'init-missing')), init: join(tmp.dir, 'nope.safetensors') })).rejects.toThrow(/init: cannot read/);
+    expect(tf.memory().numTensors).toBe(before);
+    trained.model.dispose();
   });
 
   it('checks the dataset against the model before training', async () => {
