@@ -30,6 +30,7 @@ const args = studyArgs({
     annealed: { type: 'boolean', help: 'anneal the guidance scale' },
     'attn-temp': { type: 'string', default: '1', help: 'attention temperature of the unconditional branch' },
     grid: { type: 'string', help: 'write the first setting\'s samples to this PNG' },
+    judge: { type: 'string', help: 'a second classifier that also reads the same samples (e.g. one trained on other data with train-classifier.ts --idx)' },
     seed: { type: 'string', default: '0', help: 'seed' },
   },
 });
@@ -42,6 +43,15 @@ const seed = args.number('seed', true);
 await selectBackend('wasm');
 const model = loadModel(new Uint8Array(await readFile(a.model)));
 const classifier = loadClassifier(new Uint8Array(await readFile(a.classifier)));
+const judge = a.judge !== undefined ? loadClassifier(new Uint8Array(await readFile(a.judge))) : undefined;
+/** Accuracy and per-class accuracy of `predicted` against the requested labels, as printed. */
+const readout = (labels: Int32Array, predicted: ArrayLike<number>) => {
+  const K = model.config.num_classes;
+  const hits = new Array<number>(K).fill(0);
+  for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) hits[labels[i]]++;
+  const total = hits.reduce((x, y) => x + y, 0);
+  return `${(100 * total / labels.length).toFixed(1)}% (per class ${hits.map((h) => Math.round((100 * h * K) / labels.length)).join(' ')})`;
+};
 console.log(`model ${a.model} (${JSON.stringify(model.config)}), classifier ${a.classifier}, ${perClass} samples per class, seed ${seed}`);
 let first = true;
 for (const temperature of args.numbers('temps')) {
@@ -51,9 +61,9 @@ for (const temperature of args.numbers('temps')) {
         scale > 0 ? { scale, on: a.on as GuidanceSettings['on'], annealed: a.annealed, attnTemp: args.number('attn-temp') } : undefined;
       const r = sampleAccuracy(model, classifier, { perClass, guidance, denoise: d, seed, temperature });
       console.log(
-        `temperature ${temperature} guidance ${scale} denoise ${d ? 'on ' : 'off'}: accuracy ${(100 * r.accuracy).toFixed(1)}% ` +
-          `(per class ${r.perClass.map((x) => Math.round(100 * x)).join(' ')}) in ${(r.sampleMs / 1000).toFixed(1)} s`,
+        `temperature ${temperature} guidance ${scale} denoise ${d ? 'on ' : 'off'}: accuracy ${readout(r.labels, r.predicted)} in ${(r.sampleMs / 1000).toFixed(1)} s`,
       );
+      if (judge) console.log(`  judge ${a.judge}: ${readout(r.labels, judge.predict(r.images))}`);
       if (first && a.grid) {
         await writeFileAtomic(a.grid, sampleAccuracyGrid(r, model.config.num_classes));
         console.log(`wrote ${a.grid}`);
@@ -64,3 +74,4 @@ for (const temperature of args.numbers('temps')) {
 }
 model.dispose();
 classifier.dispose();
+judge?.dispose();

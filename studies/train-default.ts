@@ -11,7 +11,9 @@
  * `--stop-after-seconds` stops after the step in progress. The last line gives
  * the steps per second of this run.
  */
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { loadModel } from '@tarflow/model';
 import { parseBackendPreference, selectBackend, type BackendPreference } from '@tarflow/backends';
 import { DEFAULT_MNIST_RECIPE, formatProgress, trainTarFlow } from '@tarflow/train';
 import { studyArgs, type BooleanOption, type StringOption, type StudyOption } from './args.js';
@@ -26,18 +28,20 @@ type Options = {
   dataset: StringOption & { default: string };
   backend: StringOption & { default: string };
   extend: BooleanOption;
+  init: StringOption;
   'stop-after': StringOption;
   'stop-after-seconds': StringOption;
 } & Record<string, StudyOption>;
 
 const args = studyArgs({
-  usage: 'node --import tsx studies/train-default.ts [--out DIR] [--dataset NAME] [--backend NAME] [--steps N] [--extend] [--stop-after N] [recipe overrides]',
+  usage: 'node --import tsx studies/train-default.ts [--out DIR] [--dataset NAME] [--backend NAME] [--steps N] [--extend] [--init FILE] [--stop-after N] [recipe overrides]',
   description: 'Trains or resumes the default MNIST TarFlow (checkpoints, sample grids and model.safetensors in --out).',
   options: {
     out: { type: 'string', default: fileURLToPath(new URL('./.runs/mnist-cond', import.meta.url)), help: 'run folder' },
     dataset: { type: 'string', default: 'mnist', help: "training set: 'mnist' or 'fashion-mnist' (its train split)" },
     backend: { type: 'string', default: 'wasm', help: 'tfjs backend: wasm, cpu or webgpu (Node WebGPU through Dawn)' },
     extend: { type: 'boolean', help: 'continue a finished run to the new --steps' },
+    init: { type: 'string', help: "start from this model file's weights (fine-tuning, or a model from grow-model.ts); the run takes its config" },
     'stop-after': { type: 'string', help: 'stop (with a checkpoint) after this step' },
     'stop-after-seconds': { type: 'string', help: 'stop (with a checkpoint) after the first step that ends past this many seconds' },
     ...recipeOptions,
@@ -66,11 +70,23 @@ if (dataset !== 'mnist' && dataset !== 'fashion-mnist') {
   console.error(`--dataset: '${dataset}' is not one of mnist, fashion-mnist`);
   process.exit(2);
 }
+const initConfig = await (async () => {
+  if (args.values.init === undefined) return undefined;
+  try {
+    const model = loadModel(await readFile(args.values.init));
+    const config = model.config;
+    model.dispose();
+    return config;
+  } catch (e) {
+    return args.fail(`--init: ${(e as Error).message}`);
+  }
+})();
 let firstStep = 0;
 const t0 = performance.now();
 const result = await trainTarFlow({
   ...DEFAULT_MNIST_RECIPE,
   dataset,
+  ...(initConfig ? { config: initConfig, init: args.values.init } : {}),
   ...overrides,
   outDir,
   resume: 'auto',
