@@ -67,7 +67,8 @@ interface Emscripten {
 /** Runs f over a block of `floats` floats malloc'd on the backend's heap for the call (no tensor). */
 function withScratch<T>(ctx: SimdContext, floats: number, f: (ptr: number) => T): T {
   const em = (ctx.backend as { wasm: Emscripten }).wasm;
-  const ptr = em._malloc(floats * 4);
+  // Unsigned: the heap may grow past 2 GiB, where _malloc's i32 result reads as negative in JS.
+  const ptr = em._malloc(floats * 4) >>> 0;
   if (!ptr) throw new Error('fused kernels: out of wasm memory');
   try {
     return f(ptr);
