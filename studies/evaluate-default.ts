@@ -50,7 +50,15 @@ const readout = (labels: Int32Array, predicted: ArrayLike<number>) => {
   const hits = new Array<number>(K).fill(0);
   for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) hits[labels[i]]++;
   const total = hits.reduce((x, y) => x + y, 0);
-  return `${(100 * total / labels.length).toFixed(1)}% (per class ${hits.map((h) => Math.round((100 * h * K) / labels.length)).join(' ')})`;
+  const line = `${(100 * total / labels.length).toFixed(1)}% (per class ${hits.map((h) => Math.round((100 * h * K) / labels.length)).join(' ')})`;
+  // What the classes read below 85% of the time are read as instead (counts per predicted class).
+  const weak = hits.map((h, k) => ({ k, share: (h * K) / labels.length })).filter((c) => c.share < 0.85);
+  const reads = weak.map(({ k }) => {
+    const counts = new Array<number>(K).fill(0);
+    for (let i = 0; i < labels.length; i++) if (labels[i] === k) counts[predicted[i]]++;
+    return `${k} read as [${counts.join(' ')}]`;
+  });
+  return reads.length ? `${line}; ${reads.join('; ')}` : line;
 };
 console.log(`model ${a.model} (${JSON.stringify(model.config)}), classifier ${a.classifier}, ${perClass} samples per class, seed ${seed}`);
 let first = true;
