@@ -24,7 +24,7 @@ import { studyArgs } from './args.js';
 const RUN_DIRS: Record<string, string> = { mnist: 'mnist-cond', 'fashion-mnist': 'fashion-cond' };
 
 const args = studyArgs({
-  usage: 'node --import tsx studies/ship-model.ts --model NAME [--from FILE] [--out FILE] [--guidance S] [--temperature T] [--denoise on|off]',
+  usage: 'node --import tsx studies/ship-model.ts --model NAME [--from FILE] [--out FILE] [--guidance S] [--temperature T] [--denoise on|off] [--train-step N]',
   description:
     "Copies a trained model file to a zoo model's asset with the zoo's recommended sampling settings in its 'sampling' metadata " +
     '(flags override them; the zoo constant in packages/zoo/src/index.ts must then be updated to match).',
@@ -35,6 +35,7 @@ const args = studyArgs({
     guidance: { type: 'string', help: "classifier-free guidance scale (default: the zoo's)" },
     temperature: { type: 'string', help: "sampling temperature (default: the zoo's)" },
     denoise: { type: 'string', help: "one denoising step: on or off (default: the zoo's)" },
+    'train-step': { type: 'string', help: "training steps in all to record as train_step (for weights fine-tuned from another run's: both runs' steps; default: the file's)" },
   },
 });
 const zoo = ((name: string | undefined): ZooModel => {
@@ -57,6 +58,7 @@ const sampling = parseRecommendedSampling({
 await selectBackend('wasm');
 const file = parseSafetensors(new Uint8Array(await readFile(from)));
 const { plans: _stale, ...kept } = file.metadata;
+if (args.values['train-step'] !== undefined) kept.train_step = String(args.number('train-step', true));
 const bytes = serializeSafetensors(file.tensors, { ...kept, [SAMPLING_KEY]: JSON.stringify(sampling) });
 const model = loadModel(bytes); // checks config and tensors, and that the settings read back
 const classes = model.config.num_classes;
