@@ -13,7 +13,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '@tarflow/model';
+import { parseSafetensorsHeader } from '@tarflow/checkpoint';
+import { configFromMetadata } from '@tarflow/model';
 import { parseBackendPreference, selectBackend, type BackendPreference } from '@tarflow/backends';
 import { DEFAULT_MNIST_RECIPE, formatProgress, trainTarFlow } from '@tarflow/train';
 import { studyArgs, type BooleanOption, type StringOption, type StudyOption } from './args.js';
@@ -73,10 +74,9 @@ if (dataset !== 'mnist' && dataset !== 'fashion-mnist') {
 const initConfig = await (async () => {
   if (args.values.init === undefined) return undefined;
   try {
-    const model = loadModel(await readFile(args.values.init));
-    const config = model.config;
-    model.dispose();
-    return config;
+    // The config from the file's header (trainTarFlow loads the weights and checks them against it).
+    const bytes = await readFile(args.values.init);
+    return configFromMetadata(parseSafetensorsHeader(bytes, bytes.length).metadata);
   } catch (e) {
     return args.fail(`--init: ${(e as Error).message}`);
   }
