@@ -14,6 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseSafetensorsHeader } from '@tarflow/checkpoint';
+import { loadDataset, subset, type ImageDataset } from '@tarflow/data';
 import { configFromMetadata } from '@tarflow/model';
 import { parseBackendPreference, selectBackend, type BackendPreference } from '@tarflow/backends';
 import { DEFAULT_MNIST_RECIPE, formatProgress, trainTarFlow } from '@tarflow/train';
@@ -30,12 +31,13 @@ type Options = {
   backend: StringOption & { default: string };
   extend: BooleanOption;
   init: StringOption;
+  oversample: StringOption;
   'stop-after': StringOption;
   'stop-after-seconds': StringOption;
 } & Record<string, StudyOption>;
 
 const args = studyArgs({
-  usage: 'node --import tsx studies/train-default.ts [--out DIR] [--dataset NAME] [--backend NAME] [--steps N] [--extend] [--init FILE] [--stop-after N] [recipe overrides]',
+  usage: 'node --import tsx studies/train-default.ts [--out DIR] [--dataset NAME] [--backend NAME] [--steps N] [--extend] [--init FILE] [--oversample CLASS:TIMES,...] [--stop-after N] [recipe overrides]',
   description: 'Trains or resumes the default MNIST TarFlow (checkpoints, sample grids and model.safetensors in --out).',
   options: {
     out: { type: 'string', default: fileURLToPath(new URL('./.runs/mnist-cond', import.meta.url)), help: 'run folder' },
@@ -43,6 +45,7 @@ const args = studyArgs({
     backend: { type: 'string', default: 'wasm', help: 'tfjs backend: wasm, cpu or webgpu (Node WebGPU through Dawn)' },
     extend: { type: 'boolean', help: 'continue a finished run to the new --steps' },
     init: { type: 'string', help: "start from this model file's weights (fine-tuning, or a model from grow-model.ts); the run takes its config" },
+    oversample: { type: 'string', help: "repeat the training images of some classes, CLASS:TIMES[,...] (e.g. 2:3,5:3: every two and five three times per epoch)" },
     'stop-after': { type: 'string', help: 'stop (with a checkpoint) after this step' },
     'stop-after-seconds': { type: 'string', help: 'stop (with a checkpoint) after the first step that ends past this many seconds' },
     ...recipeOptions,
@@ -81,11 +84,29 @@ const initConfig = await (async () => {
     return args.fail(`--init: ${(e as Error).message}`);
   }
 })();
+/** The training set with the classes named by --oversample repeated (the run's definition records its name and size). */
+const trainSet = ((): ImageDataset | undefined => {
+  const spec = args.values.oversample;
+  if (spec === undefined) return undefined;
+  const times = new Map<number, number>();
+  for (const part of spec.split(',')) {
+    const m = /^(\d+):(\d+)$/.exec(part.trim());
+    if (!m || Number(m[2]) < 1) return args.fail(`--oversample: '${part}' is not CLASS:TIMES with TIMES >= 1 (e.g. 2:3,5:3)`);
+    times.set(Number(m[1]), Number(m[2]));
+  }
+  const ds = loadDataset(dataset, { split: 'train' });
+  for (const c of times.keys()) if (c >= ds.numClasses) return args.fail(`--oversample: class ${c} is not one of 0..${ds.numClasses - 1}`);
+  const indices: number[] = [];
+  for (let i = 0; i < ds.count; i++) for (let r = times.get(ds.labels[i]) ?? 1; r > 0; r--) indices.push(i);
+  const name = `${ds.name} oversampled ${[...times].map(([c, t]) => `${c}x${t}`).join(' ')}`;
+  console.log(`${stamp()} training set ${name}: ${indices.length} images (${ds.count} distinct)`);
+  return subset(ds, indices, name);
+})();
 let firstStep = 0;
 const t0 = performance.now();
 const result = await trainTarFlow({
   ...DEFAULT_MNIST_RECIPE,
-  dataset,
+  dataset: trainSet ?? dataset,
   ...(initConfig ? { config: initConfig, init: args.values.init } : {}),
   ...overrides,
   outDir,
