@@ -18,7 +18,7 @@ const configArb = fc.record({
   patch_size: fc.constantFrom(1, 2),
   num_blocks: fc.integer({ min: 1, max: 3 }),
   num_classes: fc.constantFrom(0, 3),
-  seed: fc.integer({ min: 0, max: 1_000_000 }),
+  seed: fc.integer({ min: 1, max: 1_000_000 }), // tfjs draws afresh for seed 0: a test would not repeat
 });
 
 /** A random model whose blocks are not the identity (proj_out is zero at init). */
