@@ -4,7 +4,7 @@
  * a browser bundle never pulls in Node code and a CLI run with `--backend cpu`
  * never loads Dawn).
  */
-import { tf } from '@tarflow/tensor';
+import { tf, tfSeed } from '@tarflow/tensor';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export type BackendPreference = BackendName | 'auto';
@@ -96,7 +96,7 @@ export async function probeStep(): Promise<void> {
 /** One iteration of the probe: the block's forward pass on a fresh iterate, then the residual read. */
 async function probeIteration(w: tf.Tensor2D[], B: number, T: number, C: number, seed: number): Promise<void> {
   const residual = tf.tidy(() => {
-    const x = tf.randomNormal([B * T, C], 0, 1, 'float32', seed) as tf.Tensor2D;
+    const x = tf.randomNormal([B * T, C], 0, 1, 'float32', tfSeed(seed)) as tf.Tensor2D;
     const q = tf.reshape(tf.matMul(x, w[0]), [B, T, C]);
     const k = tf.reshape(tf.matMul(x, w[1]), [B, T, C]);
     const v = tf.reshape(tf.matMul(x, w[2]), [B, T, C]);

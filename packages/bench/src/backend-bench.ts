@@ -7,7 +7,7 @@
  * (random models), and a memory check of a large batch (run by the caller,
  * in fresh processes).
  */
-import { seededNoise, tf, type ImageBatch } from '@tarflow/tensor';
+import { seededNoise, tf, tfSeed, type ImageBatch } from '@tarflow/tensor';
 import { TarFlow, type TarFlowConfig } from '@tarflow/model';
 import { formatStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy, type Strategy } from '@tarflow/solvers';
 import { featureStats, frechetFromStats, handStrategy, planStrategy, toughestBlock, type Objective } from '@tarflow/metrics';
@@ -77,7 +77,7 @@ export function randomModel(tokens: number, seed: number): TarFlow {
   const model = TarFlow.init(config, seed);
   model.blocks.forEach((b, i) => {
     const w = b.projOut.weight;
-    w.assign(tf.randomNormal(w.shape, 0, RANDOM_PROJ_OUT_STD, 'float32', seed * 100 + i));
+    w.assign(tf.randomNormal(w.shape, 0, RANDOM_PROJ_OUT_STD, 'float32', tfSeed(seed * 100 + i)));
   });
   return model;
 }

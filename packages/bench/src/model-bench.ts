@@ -5,7 +5,7 @@
  * (loadModel, model.sample, parseStrategy); this file only repeats, times
  * and compares with the sequential images.
  */
-import { tf } from '@tarflow/tensor';
+import { tf, tfSeed } from '@tarflow/tensor';
 import { cycleLabels, loadModel, type SamplingEngine, type TarFlow } from '@tarflow/model';
 import { describeStrategy, parseStrategy, type SamplingStrategy } from '@tarflow/solvers';
 import { median } from './measure.js';
@@ -49,7 +49,7 @@ export function benchStrategy(name: string, model: TarFlow): SamplingStrategy {
 
 /** Seeded noise [B, T, D] and, for a conditional model, labels cycling through its classes. */
 function inputs(model: TarFlow, batch: number, seed: number): { noise: tf.Tensor3D; labels?: tf.Tensor1D } {
-  const noise = tf.randomNormal([batch, model.tokens, model.patchDim], 0, 1, 'float32', seed) as tf.Tensor3D;
+  const noise = tf.randomNormal([batch, model.tokens, model.patchDim], 0, 1, 'float32', tfSeed(seed)) as tf.Tensor3D;
   const K = model.config.num_classes;
   if (K === 0) return { noise };
   return { noise, labels: tf.tensor1d(cycleLabels(batch, K, seed), 'int32') };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed } from './random.js';
+import { deriveSeed, tfSeed } from './random.js';
 
 /**
  * Standard-normal noise [indices.length, tokens, dim] where sample i is drawn
@@ -10,8 +10,8 @@ export function seededNoise(seed: number, indices: readonly number[], tokens: nu
   if (indices.length === 0) return tf.zeros([0, tokens, dim]) as tf.Tensor3D;
   return tf.tidy(() =>
     tf.concat(
-      // tfjs reads seed 0 as "no seed"; deriveSeed gives 0 for one input in 2³².
-      indices.map((i) => tf.randomNormal([1, tokens, dim], 0, 1, 'float32', deriveSeed(seed, i) || 0x9e3779b9)),
+      // deriveSeed gives 0 (tfjs: "no seed") for one input in 2³².
+      indices.map((i) => tf.randomNormal([1, tokens, dim], 0, 1, 'float32', tfSeed(deriveSeed(seed, i)))),
       0,
     ),
   ) as tf.Tensor3D;

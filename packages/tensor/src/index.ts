@@ -20,7 +20,7 @@ import '@tensorflow/tfjs-backend-cpu';
 export { tf };
 export { ensureBackend, ensureBackendSync, backendChosen } from './default-backend.js';
 export { patchWasmMatMul, SPLIT_MIN_MACS } from './wasm-kernels.js';
-export { mulberry32, deriveSeed, permutation, shuffleInPlace, randomInt, seededLabels, type Rng } from './random.js';
+export { mulberry32, deriveSeed, tfSeed, permutation, shuffleInPlace, randomInt, seededLabels, type Rng } from './random.js';
 export { seededNoise } from './draws.js';
 export { assertFiniteImages, describeIndex, ValueError, type CheckedValues, type ValueCheckOptions } from './checks.js';
 export { fnv1a, fnv1a32, FNV1A_OFFSET } from './hash.js';

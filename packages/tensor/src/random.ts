@@ -39,6 +39,14 @@ export function deriveSeed(...parts: number[]): number {
   return fmix32(h);
 }
 
+/**
+ * The seed to hand a tfjs random op for `seed`: tfjs reads seed 0 as "no
+ * seed" and draws afresh on every call, so 0 maps to a fixed non-zero value.
+ */
+export function tfSeed(seed: number): number {
+  return seed === 0 ? 0x9e3779b9 : seed;
+}
+
 /** A uniform integer in [0, n) drawn from `rng`. */
 export function randomInt(rng: Rng, n: number): number {
   return Math.floor(rng() * n);

@@ -4,7 +4,7 @@
  * by one score-based denoising step) and count how often the classifier
  * recognises the requested class.
  */
-import { tf, type ImageBatch } from '@tarflow/tensor';
+import { tf, tfSeed, type ImageBatch } from '@tarflow/tensor';
 import { cycleLabels, type GuidanceSettings, type TarFlow } from '@tarflow/model';
 import type { MnistClassifier } from '@tarflow/classifier';
 import { gridPng } from '@tarflow/data';
@@ -54,7 +54,7 @@ export function sampleAccuracy(model: TarFlow, classifier: MnistClassifier, opti
   const t0 = performance.now();
   for (let s = 0; s < n; s += batchSize) {
     const m = Math.min(batchSize, n - s);
-    const noise = tf.randomNormal([m, model.tokens, model.patchDim], 0, options.temperature ?? 1, 'float32', seed * 1_000_003 + s) as tf.Tensor3D;
+    const noise = tf.randomNormal([m, model.tokens, model.patchDim], 0, options.temperature ?? 1, 'float32', tfSeed(seed * 1_000_003 + s)) as tf.Tensor3D;
     const lab = tf.tensor1d(labels.subarray(s, s + m), 'int32');
     try {
       let x: ImageBatch = model.sample(noise, { labels: lab, guidance: options.guidance }).images;

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tf, type ImageBatch } from '@tarflow/tensor';
+import { tf, tfSeed, type ImageBatch } from '@tarflow/tensor';
 import { TarFlow, cycleLabels, loadModel, validateConfig, type GuidanceSettings, type TarFlowConfig } from '@tarflow/model';
 import {
   batches,
@@ -218,7 +218,7 @@ function gridLabels(numClasses: number, perClass: number): Int32Array {
  */
 export function sampleGridPng(model: TarFlow, labels: Int32Array, seed: number, guidance?: GuidanceSettings, nrow = 10): Uint8Array {
   const n = labels.length;
-  const noise = tf.randomNormal([n, model.tokens, model.patchDim], 0, 1, 'float32', seed) as tf.Tensor3D;
+  const noise = tf.randomNormal([n, model.tokens, model.patchDim], 0, 1, 'float32', tfSeed(seed)) as tf.Tensor3D;
   const lab = model.config.num_classes > 0 ? tf.tensor1d(labels, 'int32') : undefined;
   let images: tf.Tensor4D;
   try {
@@ -454,7 +454,7 @@ export function trainStep(model: TarFlow, optimizer: AdamW, input: StepInput): {
   const params = optimizer.params;
   const x = tf.tidy(() => {
     const clean = tf.tensor4d(input.images, input.shape);
-    return input.noiseStd > 0 ? tf.add(clean, tf.randomNormal(input.shape, 0, input.noiseStd, 'float32', input.noiseSeed)) : clean;
+    return input.noiseStd > 0 ? tf.add(clean, tf.randomNormal(input.shape, 0, input.noiseStd, 'float32', tfSeed(input.noiseSeed))) : clean;
   }) as ImageBatch;
   const labels = input.labels ? tf.tensor1d(input.labels, 'int32') : undefined;
   let z: tf.Tensor3D | null = null;

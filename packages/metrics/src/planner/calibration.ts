@@ -4,7 +4,7 @@
  * phases `evaluate`, which runs a whole strategy on the same noise and judges
  * it against the exact samples.
  */
-import { tf, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
+import { tf, tfSeed, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
 import { cycleLabels, scaleNoise } from '@tarflow/model';
 import { solveBlock, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
 import { convergenceMetrics, type BlockConvergence, type ConvergenceMetrics } from '../convergence.js';
@@ -40,7 +40,7 @@ export function calibrate(ctx: PlanContext): Calibration {
         ? tf.tensor1d(cycleLabels(N, K), 'int32')
         : undefined;
     if (labels) owned.push(labels);
-    const noise = tf.randomNormal([N, T, model.patchDim], 0, 1, 'float32', ctx.seed) as PatchSeq;
+    const noise = tf.randomNormal([N, T, model.patchDim], 0, 1, 'float32', tfSeed(ctx.seed)) as PatchSeq;
     owned.push(noise);
 
     ctx.progress('exact calibration pass');
