@@ -69,7 +69,7 @@ function noTfjsOnThePage(): Plugin {
         `const fail = () => { throw new Error("${id.slice(STUB_PREFIX.length)} is not available on the page (tfjs runs in the sampling worker)"); };`,
         'const stub = new Proxy(fail, { get: () => stub, apply: fail });',
         // the names the page's imports take from these modules
-        'export const tf = stub, patchWasmMatMul = stub, seededNoise = stub;',
+        'export const tf = stub, patchWasmMatMul = stub, seededNoise = stub, tfSeed = stub;',
         'export default stub;',
       ].join('\n');
       return { code, moduleSideEffects: false };
