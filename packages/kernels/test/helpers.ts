@@ -1,10 +1,10 @@
-import { tf } from '@tarflow/tensor';
+import { tf, tfSeed } from '@tarflow/tensor';
 
 export * from '@tarflow/test-fixtures';
 
 /** A deterministic pseudo-random tensor. */
 export function rand(shape: number[], seed: number, scale = 1): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), scale));
+  return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', tfSeed(seed)), scale));
 }
 
 /** LayerNorm over the last axis, as the plain ops compute it (biased variance, eps 1e-5). */

@@ -6,7 +6,7 @@
  *   h_t = Σ_{s ≤ t} ρ^{t−s} x_s W,  logScale_t = s·tanh(h_t A),  shift_t = tanh(h_t B)
  * Its cache is the running sum h at the last cached position.
  */
-import { tf, type PatchSeq } from '@tarflow/tensor';
+import { tf, tfSeed, type PatchSeq } from '@tarflow/tensor';
 import type { CausalAffineMap } from '../src/index.js';
 
 /** [B, n, d] × [d, h] → [B, n, h]. */
@@ -23,7 +23,7 @@ export interface MlpCache {
 
 export function causalMlp(tokens: number, dim: number, seed: number, opts: { hidden?: number; scale?: number; gain?: number; coupling?: number } = {}) {
   const H = opts.hidden ?? 8;
-  const W = tf.randomNormal([dim, H], 0, opts.coupling ?? 0.5, 'float32', seed);
+  const W = tf.randomNormal([dim, H], 0, opts.coupling ?? 0.5, 'float32', tfSeed(seed));
   const A = tf.randomNormal([H, dim], 0, 0.5, 'float32', seed + 1);
   const Bm = tf.randomNormal([H, dim], 0, 0.5, 'float32', seed + 2);
   const rho = 0.7;

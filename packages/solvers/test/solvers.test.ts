@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { tf, maxAbsDiff, type PatchSeq } from '@tarflow/tensor';
+import { tf, tfSeed, maxAbsDiff, type PatchSeq } from '@tarflow/tensor';
 import '@tensorflow/tfjs-backend-wasm';
 import {
   describeBlockStrategy,
@@ -21,7 +21,7 @@ import { causalMlp } from './causal-mlp.js';
 const backend = process.env.TARFLOW_SOLVER_BACKEND ?? 'wasm';
 
 function noise(B: number, T: number, D: number, seed: number): PatchSeq {
-  return tf.randomNormal([B, T, D], 0, 1, 'float32', seed) as PatchSeq;
+  return tf.randomNormal([B, T, D], 0, 1, 'float32', tfSeed(seed)) as PatchSeq;
 }
 
 function solve(map: CausalAffineMap<any>, z: PatchSeq, s: BlockStrategy, opts = {}) {
