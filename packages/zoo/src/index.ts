@@ -65,7 +65,7 @@ export const DEFAULT_MODEL_SAMPLING: ZooSampling = {
  */
 export const FASHION_MODEL_SAMPLING: ZooSampling = {
   guidance: { scale: 3, on: 'both', annealed: false },
-  temperature: 0.7,
+  temperature: 0.5,
   denoise: true,
 };
 
