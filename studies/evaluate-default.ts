@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '@tarflow/checkpoint/node';
 import { loadModel, type GuidanceSettings } from '@tarflow/model';
 import { loadClassifier } from '@tarflow/classifier';
-import { loadDataset } from '@tarflow/data';
+import { loadDataset, subset } from '@tarflow/data';
 import { selectBackend } from '@tarflow/backends';
 import { sampleAccuracy, sampleAccuracyGrid } from '@tarflow/train';
 import { studyArgs } from './args.js';
@@ -53,19 +53,23 @@ await selectBackend('wasm');
 const model = loadModel(new Uint8Array(await readFile(a.model)));
 const classifier = loadClassifier(new Uint8Array(await readFile(a.classifier)));
 const judge = a.judge !== undefined ? loadClassifier(new Uint8Array(await readFile(a.judge))) : undefined;
-/** Accuracy and per-class accuracy of `predicted` against the requested labels, as printed. */
-const readout = (labels: Int32Array, predicted: ArrayLike<number>) => {
-  const K = model.config.num_classes;
+/** Per class, the share of items i with `hit(i)` among those labelled with that class (0 for a class with none). */
+const perClassShares = (labels: ArrayLike<number>, K: number, hit: (i: number) => boolean) => {
   const hits = new Array<number>(K).fill(0), totals = new Array<number>(K).fill(0);
   for (let i = 0; i < labels.length; i++) {
     totals[labels[i]]++;
-    if (predicted[i] === labels[i]) hits[labels[i]]++;
+    if (hit(i)) hits[labels[i]]++;
   }
-  const share = (k: number) => hits[k] / Math.max(1, totals[k]);
+  return { hits, shares: hits.map((h, k) => h / Math.max(1, totals[k])) };
+};
+/** Accuracy and per-class accuracy of `predicted` against the requested labels, as printed. */
+const readout = (labels: Int32Array, predicted: ArrayLike<number>) => {
+  const K = model.config.num_classes;
+  const { hits, shares } = perClassShares(labels, K, (i) => predicted[i] === labels[i]);
   const total = hits.reduce((x, y) => x + y, 0);
-  const line = `${(100 * total / labels.length).toFixed(1)}% (per class ${hits.map((_, k) => Math.round(100 * share(k))).join(' ')})`;
+  const line = `${(100 * total / labels.length).toFixed(1)}% (per class ${shares.map((x) => Math.round(100 * x)).join(' ')})`;
   // What the classes read below 85% of the time are read as instead (counts per predicted class).
-  const weak = hits.map((_, k) => k).filter((k) => share(k) < 0.85);
+  const weak = shares.map((_, k) => k).filter((k) => shares[k] < 0.85);
   const reads = weak.map((k) => {
     const counts = new Array<number>(K).fill(0);
     for (let i = 0; i < labels.length; i++) if (labels[i] === k) counts[predicted[i]]++;
@@ -107,12 +111,8 @@ function pieces(image: Float32Array, S: number): number {
 }
 /** Per class, the percentage of images (single-channel [N, S, S] in [-1, 1]) drawn in one piece. */
 const onePiece = (images: Float32Array, labels: ArrayLike<number>, K: number, S: number) => {
-  const hits = new Array<number>(K).fill(0), totals = new Array<number>(K).fill(0);
-  for (let i = 0; i < labels.length; i++) {
-    totals[labels[i]]++;
-    if (pieces(images.subarray(i * S * S, (i + 1) * S * S), S) === 1) hits[labels[i]]++;
-  }
-  return `in one piece: ${hits.map((h, k) => Math.round((100 * h) / Math.max(1, totals[k]))).join(' ')}`;
+  const { shares } = perClassShares(labels, K, (i) => pieces(images.subarray(i * S * S, (i + 1) * S * S), S) === 1);
+  return `in one piece: ${shares.map((x) => Math.round(100 * x)).join(' ')}`;
 };
 if (a.dataset !== 'mnist' && a.dataset !== 'fashion-mnist') args.fail(`--dataset: expected mnist or fashion-mnist, got '${a.dataset}'`);
 if (a['held-out']) {
@@ -124,12 +124,10 @@ if (a.pieces && model.config.in_channels !== 1) args.fail('--pieces: needs a sin
 if (a.pieces) {
   // The same check on the training set: the first --per-class images of each class.
   const ds = loadDataset(a.dataset);
-  const S = ds.height, K = ds.numClasses;
-  const taken = new Array<number>(K).fill(0), picked: number[] = [];
-  for (let i = 0; i < ds.count && picked.length < K * perClass; i++) if (taken[ds.labels[i]] < perClass) (taken[ds.labels[i]]++, picked.push(i));
-  const images = new Float32Array(picked.length * S * S);
-  picked.forEach((i, j) => images.set(ds.images.subarray(i * S * S, (i + 1) * S * S), j * S * S));
-  console.log(`training set (${ds.name}, first ${perClass} of each class) ${onePiece(images, picked.map((i) => ds.labels[i]), K, S)}`);
+  const taken = new Array<number>(ds.numClasses).fill(0), picked: number[] = [];
+  for (let i = 0; i < ds.count && picked.length < ds.numClasses * perClass; i++) if (taken[ds.labels[i]] < perClass) (taken[ds.labels[i]]++, picked.push(i));
+  const first = subset(ds, picked);
+  console.log(`training set (${ds.name}, first ${perClass} of each class) ${onePiece(first.images, first.labels, ds.numClasses, ds.height)}`);
 }
 console.log(`model ${a.model} (${JSON.stringify(model.config)}), classifier ${a.classifier}, ${perClass} samples per class, seed ${seed}`);
 let first = true;
