@@ -91,10 +91,10 @@ export interface ChainSolveOptions {
  * The steps of a joint Jacobi solve of a chain from the first stage's input
  * `z` (in its position order). Returns the last stage's output (in its
  * position order) and a report whose depth is the number of joint iterations.
- * A stage stops being evaluated once its input is final and it has either
- * converged to the tolerance or had T − 1 iterations on that final input (then
- * it is exact). A non-finite iterate makes the unfinished stages be solved
- * exactly, one after another.
+ * It stops once no stage's iterate moves by more than the tolerance, or at
+ * maxIterations. A stage stops being evaluated once it has had T − 1
+ * iterations on its final input (then it is exact). A non-finite iterate
+ * makes the unfinished stages be solved exactly, one after another.
  */
 export function* solveChainSteps(
   chain: CausalChain,
@@ -169,9 +169,13 @@ export function* solveChainSteps(
         break;
       }
       onFinalInput += 1;
-      // Freeze the first unfinished stage once it is done on its final input
+      // Freeze the first unfinished stage once it is exact on its final input
       // (its successor's input becomes final only now, so at most one a step).
-      if (onFinalInput >= T - 1 || (s.tolerance !== undefined && residuals[0] <= s.tolerance)) {
+      // Not on the tolerance: a stage frozen while its residual is merely below
+      // a loose ε would hand its successors an unsettled input for good, and
+      // the solve would stop where the joint iteration had not; so a
+      // tolerance-stopped solve is the same solve cut at its stopping count.
+      if (onFinalInput >= T - 1) {
         from += 1;
         frozenInput.dispose();
         frozenInput = from < L ? chain.link(from - 1, xs[from - 1]) : (tf.zeros([0, T, D]) as PatchSeq);

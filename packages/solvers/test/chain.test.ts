@@ -85,6 +85,33 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
     long.forEach((m) => m.dispose());
   });
 
+  it('a tolerance only cuts the solve short: the same iterates as a solve of that many iterations, however loose', () => {
+    const T2 = 24;
+    const long = [0, 1, 2].map((i) => causalMlp(T2, D, 60 + 5 * i, { coupling: 0.3 }));
+    const lchain = chainFromMaps(long.map((m) => m.map) as CausalAffineMap<unknown>[], reverse);
+    const z = tf.randomNormal([4, T2, D], 0, 1, 'float32', 6) as PatchSeq;
+    // Residual of every stage at every count, from one solve without a tolerance.
+    const residuals: number[][] = [];
+    const full = runSync(solveChainSteps(lchain, z, { kind: 'joint', maxIterations: 3 * (T2 - 1) }, { onIteration: (_n, r) => residuals.push([...r]) }));
+    // Tolerances at which the first stage alone has settled long before the others have.
+    const loose = [0.5, 0.1, 0.01].filter((eps) => {
+      const first = residuals.findIndex((r) => r[0] <= eps);
+      const all = residuals.findIndex((r) => Math.max(...r) <= eps);
+      return first >= 0 && all > first;
+    });
+    expect(loose.length).toBeGreaterThan(0);
+    for (const eps of loose) {
+      const stop = residuals.findIndex((r) => Math.max(...r) <= eps) + 1;
+      const cut = runSync(solveChainSteps(lchain, z, { kind: 'joint', maxIterations: 100, tolerance: eps }));
+      const fixed = runSync(solveChainSteps(lchain, z, { kind: 'joint', maxIterations: stop }));
+      expect(cut.report.depth).toBe(stop);
+      expect(maxAbsDiff(cut.x, fixed.x)).toBe(0);
+      tf.dispose([cut.x, fixed.x]);
+    }
+    tf.dispose([z, full.x]);
+    long.forEach((m) => m.dispose());
+  });
+
   it('takes a per-label guess table for the first stage', () => {
     const z = tf.randomNormal([3, T, D], 0, 1, 'float32', 8) as PatchSeq;
     const exact = sequentialChain(maps, z);
