@@ -56,9 +56,11 @@ export interface SampleOptions extends SolveOptions {
    * each unfinished block's residual and a function giving the images the
    * current iterate makes — computed only if called, disposed after the hook
    * returns — so a progress display costs nothing and a study gets the quality
-   * at every depth from one solve.
+   * at every depth from one solve; and, the same way, each sample's residual
+   * ([B]: the largest move of its iterate over the unfinished blocks, of which
+   * a batch's residual is the largest), to see where any sub-batch would stop.
    */
-  onJointIteration?: (iteration: number, residuals: number[], images: () => ImageBatch) => void;
+  onJointIteration?: (iteration: number, residuals: number[], images: () => ImageBatch, sampleResiduals: () => tf.Tensor1D) => void;
   /**
    * Sampling temperature: the noise is scaled by it (on top of the prior's
    * √var) before the flow is inverted. 1 (the default) samples the model's
@@ -191,12 +193,18 @@ function* jointSampleSteps(model: TarFlow, noise: PatchSeq, strategy: JointStrat
   try {
     const hook = options.onJointIteration;
     const onIteration = hook
-      ? (n: number, residuals: number[], last: PatchSeq) => {
-          const made: { images?: ImageBatch } = {};
+      ? (n: number, residuals: number[], last: PatchSeq, sampleResiduals: () => tf.Tensor1D) => {
+          const made: { images?: ImageBatch; moves?: tf.Tensor1D } = {};
           try {
-            hook(n, residuals, () => (made.images ??= toImages(last)));
+            hook(
+              n,
+              residuals,
+              () => (made.images ??= toImages(last)),
+              () => (made.moves ??= sampleResiduals()),
+            );
           } finally {
             made.images?.dispose();
+            made.moves?.dispose();
           }
         }
       : undefined;

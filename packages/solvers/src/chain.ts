@@ -81,10 +81,14 @@ export interface ChainSolveOptions {
   guess?: PatchSeq;
   /**
    * Called after each joint iteration with its number, each active stage's
-   * residual, and the last stage's current iterate (borrowed: valid during the
-   * call only) — e.g. to measure the quality at every depth in one solve.
+   * residual, the last stage's current iterate (borrowed: valid during the
+   * call only) — e.g. to measure the quality at every depth in one solve —
+   * and, on request, each sample's residual: the largest move of its iterate
+   * over the active stages ([B], a new tensor the caller disposes). Samples
+   * do not interact, so a batch's residual is the largest of its samples':
+   * from one solve, where any sub-batch would stop at any tolerance.
    */
-  onIteration?: (iteration: number, residuals: number[], last: PatchSeq) => void;
+  onIteration?: (iteration: number, residuals: number[], last: PatchSeq, sampleResiduals: () => tf.Tensor1D) => void;
 }
 
 /**
@@ -160,10 +164,15 @@ export function* solveChainSteps(
         r.modules[0].depth += 1;
         r.depth += 1;
         r.positionsEvaluated += T - 1;
-        xs[from + i].dispose();
         xs[from + i] = next[i];
       }
-      options.onIteration?.(iterations, residuals, xs[L - 1]);
+      try {
+        options.onIteration?.(iterations, residuals, xs[L - 1], () =>
+          tf.tidy(() => tf.max(tf.stack(next.map((n, i) => tf.max(tf.abs(tf.sub(n, active[i])), [1, 2]))), 0) as tf.Tensor1D),
+        );
+      } finally {
+        active.forEach((t) => t.dispose());
+      }
       if (residuals.some((v) => !Number.isFinite(v))) {
         fallback = true;
         break;

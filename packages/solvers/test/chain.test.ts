@@ -112,6 +112,30 @@ describe(`joint Jacobi over a chain of causal maps (${backend})`, () => {
     long.forEach((m) => m.dispose());
   });
 
+  it("gives each sample's residual: a batch's is the largest of its samples', and a sub-batch's the largest of its own", () => {
+    const z = tf.randomNormal([5, T, D], 0, 1, 'float32', 12) as PatchSeq;
+    const whole: { batch: number; samples: number[] }[] = [];
+    const r = runSync(
+      solveChainSteps(chain, z, { kind: 'joint', maxIterations: 8 }, {
+        onIteration: (_n, residuals, _last, sampleResiduals) => {
+          const t = sampleResiduals();
+          whole.push({ batch: Math.max(...residuals), samples: Array.from(t.dataSync()) });
+          t.dispose();
+        },
+      }),
+    );
+    const sub = tf.gather(z, [1, 3]) as PatchSeq;
+    const part: number[] = [];
+    const s = runSync(solveChainSteps(chain, sub, { kind: 'joint', maxIterations: 8 }, { onIteration: (_n, residuals) => part.push(Math.max(...residuals)) }));
+    expect(whole).toHaveLength(8);
+    whole.forEach((w, n) => {
+      expect(w.samples).toHaveLength(5);
+      expect(Math.max(...w.samples)).toBeCloseTo(w.batch, 6);
+      expect(Math.max(w.samples[1], w.samples[3])).toBeCloseTo(part[n], 5);
+    });
+    tf.dispose([z, sub, r.x, s.x]);
+  });
+
   it('takes a per-label guess table for the first stage', () => {
     const z = tf.randomNormal([3, T, D], 0, 1, 'float32', 8) as PatchSeq;
     const exact = sequentialChain(maps, z);
