@@ -20,7 +20,7 @@ import { validateGuessTable, validateSamplingStrategy, type GuessTable } from '@
 import { planStrategy, type Objective, type Plan, type PlanOptions } from './planner.js';
 
 /** Bumped whenever the planner's method or the shape of its plans changes, so stale plans are not reused. */
-export const PLANNER_VERSION = 9;
+export const PLANNER_VERSION = 10;
 
 /** Where plans are kept: JSON values by key, in memory, in files (see `@tarflow/metrics/node`), or in localStorage. */
 export interface PlanStore {

@@ -13,8 +13,13 @@
  *    candidate solver on each block; keep the best for the objective; accept
  *    the loosest ε whose samples stay within the quality target for a batch
  *    of the planned size (calibration mean |Δ| plus two prediction errors).
- * 4. Budget trimming: cut iteration budgets while the target holds.
- * 5. Joint search: the joint solve of all blocks, kept where it beats 3–4.
+ * 4. Trimming: loosen each block's tolerance to stop it sooner on the
+ *    calibration batch while the target holds. Every solve of a plan stops
+ *    on its residual, never after a count measured on the calibration batch,
+ *    so batches with slower samples iterate until those have settled too.
+ * 5. Joint search: the joint solve of all blocks, stopped by its residual
+ *    (ε: its residual where the calibration batch first meets the target
+ *    for good), kept where it beats 3–4.
  * 6. Assembling the plan, with the reasons and what planning cost.
  *
  * Planning stops, sequential, wherever the next phase would take the planning
@@ -52,7 +57,7 @@ export interface PlanOptions {
    * largest time the plan could save on them.
    */
   samples?: number;
-  /** Labels [batch] (cycled over the calibration samples); default: classes in turn for a conditional model. */
+  /** Labels, any number (cycled over the calibration samples and the batch the backend is timed on); default: classes in turn for a conditional model. */
   labels?: tf.Tensor1D;
   guidance?: GuidanceSettings;
   /** The engine the plan is for (default auto: fused where the backend has it); every trial solve and the cost model use it. */
@@ -103,6 +108,7 @@ export interface Plan {
   guessTable?: GuessTable;
   /** The strategy as text parseStrategy reads back (a table guess's values are not part of it). */
   text: string;
+  /** The residual tolerance the plan accepted (per-block Jacobi, or the joint solve's stopping rule); null for sequential. */
   tolerance: number | null;
   /**
    * Batches the plan is valid for: every batch ≥ min (its acceptance bound
@@ -147,7 +153,7 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
   // 2. Calibration.
   const calib = calibrate(ctx);
   try {
-    // 3–4. Per-block candidates and budget trimming.
+    // 3–4. Per-block candidates and trimming.
     const perBlock = perBlockSearch(ctx, calib, cost);
     if (perBlock && ctx.trimTrials > 0) trimBudgets(ctx, calib, perBlock, cost);
     const seqDepth = ctx.blocks * (ctx.tokens - 1);
@@ -161,11 +167,12 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
     // 5. Joint search: more joint iterations than `upper` cannot beat the per-block plan,
     // in depth or (objective time) in predicted time at the timed cost of one stacked pass.
     const byTime = ctx.objective === 'time' && cost?.jointPassMs && ms !== undefined ? Math.ceil(ms / cost.jointPassMs) : Infinity;
-    const upper = Math.min(depth, seqDepth, byTime) - 1;
+    // (A per-block plan's depth is a mean over the calibration batches, so it may be fractional.)
+    const upper = Math.ceil(Math.min(depth, seqDepth, byTime)) - 1;
     if (ctx.joint && upper >= 1) {
       const j = jointSearch(ctx, calib, upper, cost);
-      const jointMs = j && cost?.jointPassMs !== undefined ? j.strategy.maxIterations * cost.jointPassMs : undefined;
-      const wins = j && (ctx.objective === 'depth' ? j.strategy.maxIterations < depth : jointMs !== undefined && ms !== undefined && jointMs < ms);
+      const jointMs = j && cost?.jointPassMs !== undefined ? j.depth * cost.jointPassMs : undefined;
+      const wins = j && (ctx.objective === 'depth' ? j.depth < depth : jointMs !== undefined && ms !== undefined && jointMs < ms);
       // 6. Assembling.
       if (j && wins) return jointPlan(ctx, j, { depth, ms }, calib, cost);
     }

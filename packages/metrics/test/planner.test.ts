@@ -2,7 +2,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tf, type PatchSeq } from '@tarflow/tensor';
 import { loadModel, type TarFlow } from '@tarflow/model';
 import { loadFixture, useBackend } from '@tarflow/test-fixtures';
+import { moduleBounds, type Strategy } from '@tarflow/solvers';
 import { calibrateCost, planStrategy, sampleQuality, type CostModel, type Plan } from '../src/index.js';
+import { calibrate } from '../src/planner/calibration.js';
+import { planContext } from '../src/planner/context.js';
+import { jointQuality, sampleBatches } from '../src/planner/joint.js';
 
 /** Synthetic cost models: a GPU-like one (a pass costs about one step) and a CPU-like one (a pass costs n steps). */
 function costModel(kind: 'gpu' | 'cpu', tokens: number): CostModel {
@@ -32,13 +36,13 @@ describe('strategy planner (wasm)', () => {
   let perBlock: Plan;
 
   /** A plan's strategy on 16 samples it never saw, against the sequential sampler. */
-  function onFreshBatch(plan: Plan): { meanAbsDiff: number; depth: number; sequentialDepth: number } {
+  function onFreshBatch(plan: Plan): { meanAbsDiff: number; depth: number; sequentialDepth: number; unconverged: number } {
     const noise = tf.randomNormal([16, model.tokens, model.patchDim], 0, 1, 'float32', 99) as PatchSeq;
     const exact = model.sample(noise);
     const fast = model.sample(noise, { strategy: plan.strategy, guessTable: plan.guessTable });
     const q = sampleQuality({ samples: fast.images, reference: exact.images });
     tf.dispose([noise, exact.images, fast.images]);
-    return { meanAbsDiff: q.meanAbsDiff!, depth: fast.report.depth, sequentialDepth: exact.report.depth };
+    return { meanAbsDiff: q.meanAbsDiff!, depth: fast.report.depth, sequentialDepth: exact.report.depth, unconverged: fast.report.unconverged.length };
   }
 
   it('objective depth: far less depth than sequential, and parity on a batch it never saw', () => {
@@ -52,9 +56,14 @@ describe('strategy planner (wasm)', () => {
     expect(plan.predicted.meanAbsDiffBound).toBeLessThanOrEqual(0.01);
     expect(plan.blocks).toHaveLength(4);
     for (const b of plan.blocks) expect(b.reason).toMatch(/CRM share/);
-    // A fresh batch: the plan should generalise.
+    // Every Jacobi block stops on its residual: its budget is the exact bound, not a count measured on the calibration batch.
+    for (const s of plan.strategy as Strategy) {
+      if (s.kind === 'jacobi') expect(s.maxIterations).toBe(Math.max(...moduleBounds(model.tokens, s.modules).map(([a, b]) => b - a + 1)));
+    }
+    // A fresh batch: the plan should generalise, every module having settled to its tolerance.
     const fresh = onFreshBatch(plan);
     expect(fresh.meanAbsDiff).toBeLessThanOrEqual(0.01);
+    expect(fresh.unconverged).toBe(0);
     expect(fresh.depth).toBeLessThan(fresh.sequentialDepth);
   });
 
@@ -101,15 +110,31 @@ describe('strategy planner (wasm)', () => {
     // The calibration mean plus two prediction errors for a batch of 8 is within the target.
     expect(plan.predicted.meanAbsDiff).toBeLessThan(plan.predicted.meanAbsDiffBound);
     expect(plan.predicted.meanAbsDiffBound).toBeLessThanOrEqual(0.01);
-    expect(plan.strategy).toMatchObject({ kind: 'joint', maxIterations: plan.predicted.depth });
-    expect(plan.text).toMatch(/^joint:\d+/);
+    // Stopped by its residual, not by a count: at most the exact bound, blocks × (T − 1).
+    expect(plan.strategy).toMatchObject({ kind: 'joint', maxIterations: 4 * (model.tokens - 1), tolerance: plan.tolerance });
+    expect(plan.tolerance).toBeGreaterThan(0);
+    expect(plan.text).toMatch(/^joint:\d+ \(tol /);
     // A table guess's values travel beside the strategy, not inside it.
     expect(plan.strategy).not.toHaveProperty('table');
     if ((plan.strategy as { guess?: string }).guess === 'table') expect(plan.guessTable?.tokens).toBe(model.tokens);
     for (const b of plan.blocks) expect(b.reason).toMatch(/joint solve of all blocks/);
     const fresh = onFreshBatch(plan);
     expect(fresh.meanAbsDiff).toBeLessThanOrEqual(0.01);
-    expect(fresh.depth).toBe(plan.predicted.depth);
+    // The fresh batch iterated until it settled (its own count), never up to the exact bound.
+    expect(fresh.unconverged).toBe(0);
+    expect(fresh.depth).toBeLessThan(fresh.sequentialDepth);
+  });
+
+  it('judges every trial on the calibration samples in batches of the plan\'s size, as the plan will run', () => {
+    const before = tf.memory().numTensors;
+    const calib = calibrate(planContext(model, { objective: 'depth', batch: 4, calibration: 10, seed: 1 }));
+    expect(calib.batches.map((b) => b.noise.shape[0])).toEqual([4, 4, 2]);
+    const e = calib.evaluate({ kind: 'joint', maxIterations: 4 * (model.tokens - 1), tolerance: 0.05 });
+    // One solve per batch, each stopped on its own residual.
+    expect(e.reports).toHaveLength(3);
+    for (const blocks of e.reports) expect(blocks).toHaveLength(4);
+    calib.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('an optional pixel bound makes plans stricter', () => {
@@ -144,5 +169,67 @@ describe('strategy planner (wasm)', () => {
 
   it('rejects an unknown objective', () => {
     expect(() => planStrategy(model, { objective: 'speed' as never })).toThrow(/unknown planner objective 'speed'/);
+  });
+});
+
+describe('strategy planner on a class-conditional model (wasm)', () => {
+  it('takes labels of any length: cycled over the calibration batch and the timed batch', async () => {
+    await useBackend('wasm');
+    const model = loadModel(loadFixture('tiny-cond').checkpoint);
+    const labels = tf.tensor1d([0, 1, 2, 3, 0, 1, 2], 'int32');
+    const before = tf.memory().numTensors;
+    for (const effort of ['quick', 'thorough'] as const) {
+      // Seven labels for a plan for batches of 3: the backend is timed on 3 samples with the first 3 labels.
+      const plan = planStrategy(model, { objective: 'time', effort, batch: 3, samples: 3, labels, guidance: { scale: 2 } });
+      expect(plan.cost?.batch).toBe(3);
+      expect(plan.cost?.guided).toBe(true);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    labels.dispose();
+    model.dispose();
+  });
+});
+
+describe('joint plans judged on batches drawn from the calibration samples', () => {
+  // Four samples traced over three joint iterations; sample 3 settles slowly.
+  const moves = [
+    [1, 1, 1, 5],
+    [0.1, 0.1, 0.1, 2],
+    [0.01, 0.01, 0.01, 0.5],
+  ];
+  const errors = [
+    [0.1, 0.1, 0.1, 1],
+    [0.01, 0.01, 0.01, 0.5],
+    [0.001, 0.001, 0.001, 0.05],
+  ];
+  const peaks = errors.map((row) => row.map((e) => 10 * e));
+
+  it('draws batches of the plan size, each of distinct samples, the same for the same seed', () => {
+    const draws = sampleBatches(4, 2, 7);
+    expect(draws.length).toBeGreaterThan(100);
+    for (const d of draws) {
+      expect(d).toHaveLength(2);
+      expect(new Set(d).size).toBe(2);
+      for (const i of d) expect(i >= 0 && i < 4).toBe(true);
+    }
+    expect(sampleBatches(4, 2, 7)).toEqual(draws);
+    // No more samples than the batch: one batch of all.
+    expect(sampleBatches(3, 8, 7)).toEqual([[0, 1, 2]]);
+  });
+
+  it('stops each batch on its own slowest sample', () => {
+    const draws = sampleBatches(4, 2, 7);
+    const holding = draws.filter((d) => d.includes(3)).length;
+    expect(holding).toBeGreaterThan(0);
+    expect(holding).toBeLessThan(draws.length);
+    // At 0.5 a batch without sample 3 stops after 2 iterations, one with it after 3.
+    const q = jointQuality(errors, peaks, moves, draws, 0.5, 4)!;
+    expect(q.depth).toBeCloseTo(2 + holding / draws.length, 10);
+    // Looser: every batch stops sooner; tighter than anything reached: no stop within the trace.
+    expect(jointQuality(errors, peaks, moves, draws, 5, 4)!.depth).toBe(1);
+    expect(jointQuality(errors, peaks, moves, draws, 0.001, 4)).toBeNull();
+    // The batches that stop early with sample 3 absent are what the spread reports.
+    expect(q.quality.se).toBeGreaterThan(0);
+    expect(q.quality.max).toBeCloseTo(holding > 0 ? 0.5 : 0.1, 10);
   });
 });

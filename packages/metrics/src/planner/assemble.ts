@@ -88,12 +88,13 @@ export function jointPlan(
   calib: { bySampling: ConvergenceMetrics['blocks']; metrics: ConvergenceMetrics },
   cost: CostModel | undefined,
 ): Plan {
-  const n = j.strategy.maxIterations;
+  const n = Math.round(10 * j.depth) / 10;
   const e = j.quality;
   const why =
-    `joint solve of all blocks (one stacked evaluation per joint iteration): ${n} joint iterations with the ${j.strategy.guess} guess ` +
-    `meet the target on the calibration batch (mean |Δ| ${e.mean.toExponential(2)} ± ${e.se.toExponential(1)}, max ${e.max.toFixed(3)}), ` +
-    `against depth ${against.depth}${against.ms !== undefined ? ` (~${against.ms.toFixed(1)} ms)` : ''} solving block by block`;
+    `joint solve of all blocks (one stacked evaluation per joint iteration) with the ${j.strategy.guess} guess, iterating until no block's ` +
+    `iterate moves by more than ${j.strategy.tolerance}: ${n} joint iterations per calibration batch of ${ctx.batch} meet the target ` +
+    `(mean |Δ| ${e.mean.toExponential(2)} ± ${e.se.toExponential(1)}, max ${e.max.toFixed(3)}; a batch with slower samples iterates longer, ` +
+    `at most ${j.strategy.maxIterations}, the exact bound), against depth ${against.depth}${against.ms !== undefined ? ` (~${against.ms.toFixed(1)} ms)` : ''} solving block by block`;
   const avgShare = 1 / ctx.blocks;
   const blocks: BlockPlan[] = calib.bySampling.map((m, k) => ({
     samplingIndex: k,
@@ -110,7 +111,7 @@ export function jointPlan(
     strategy: j.strategy,
     ...(j.guessTable ? { guessTable: j.guessTable } : {}),
     text: formatStrategy(j.strategy),
-    tolerance: null,
+    tolerance: j.strategy.tolerance ?? null,
     blocks,
     predicted: {
       depth: n,

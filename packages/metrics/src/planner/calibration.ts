@@ -1,15 +1,22 @@
 /**
  * Phase 2: the calibration batch. Solve it exactly, block by block (sampling
  * order), keeping each block's input; measure CRM and IGM; and give the later
- * phases `evaluate`, which runs a whole strategy on the same noise and judges
- * it against the exact samples.
+ * phases `evaluate`, which runs a whole strategy on the same noise — in
+ * batches of the plan's batch size, as it will run — and judges it against
+ * the exact samples.
  */
 import { tf, tfSeed, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
 import { cycleLabels, scaleNoise } from '@tarflow/model';
-import { solveBlock, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
+import { solveBlock, type BlockReport, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
 import { convergenceMetrics, type BlockConvergence, type ConvergenceMetrics } from '../convergence.js';
-import { compare, type Quality } from './compare.js';
-import type { PlanContext } from './context.js';
+import { differences, joinDifferences, quality, type Differences, type Quality } from './compare.js';
+import { cycledLabels, type PlanContext } from './context.js';
+
+export interface CalibrationBatch {
+  noise: PatchSeq;
+  labels?: tf.Tensor1D;
+  reference: ImageBatch;
+}
 
 export interface Calibration {
   noise: PatchSeq;
@@ -23,8 +30,18 @@ export interface Calibration {
   bySampling: BlockConvergence[];
   /** Wall ms of the exact pass (what one more end-to-end trial costs, about). */
   exactMs: number;
-  /** Runs a whole strategy on the calibration batch against the exact samples. */
-  evaluate(strategy: SamplingStrategy, guessTable?: GuessTable): Quality & { depth: number; depths: number[] };
+  /**
+   * The calibration samples in batches of the plan's batch size (one batch
+   * where there are no more samples than that): every trial solve runs on
+   * these, since a residual-stopped solve's result depends on its batch.
+   */
+  batches: CalibrationBatch[];
+  /**
+   * Runs a whole strategy on the calibration batches against the exact
+   * samples: the quality over all samples, the depth per batch (mean over the
+   * batches; `depths` per block), and each batch's block reports (sampling order).
+   */
+  evaluate(strategy: SamplingStrategy, guessTable?: GuessTable): Quality & { depth: number; depths: number[]; reports: BlockReport[][] };
   dispose(): void;
 }
 
@@ -35,7 +52,7 @@ export function calibrate(ctx: PlanContext): Calibration {
   try {
     const given = ctx.labels;
     const labels = given
-      ? (tf.tidy(() => tf.gather(given, tf.tensor1d(Array.from({ length: N }, (_, i) => i % given.shape[0]), 'int32'))) as tf.Tensor1D)
+      ? cycledLabels(given, N)
       : K > 0
         ? tf.tensor1d(cycleLabels(N, K), 'int32')
         : undefined;
@@ -64,6 +81,21 @@ export function calibrate(ctx: PlanContext): Calibration {
 
     ctx.progress('CRM and IGM');
     const metrics = convergenceMetrics(model, ctx.calibrationImages ?? reference);
+    const batches: CalibrationBatch[] = [];
+    for (let a = 0; a < N; a += ctx.batch) {
+      const n = Math.min(ctx.batch, N - a);
+      if (n === N) {
+        batches.push({ noise, labels, reference });
+        break;
+      }
+      const part: CalibrationBatch = {
+        noise: tf.slice(noise, a, n) as PatchSeq,
+        labels: labels ? (tf.slice(labels, a, n) as tf.Tensor1D) : undefined,
+        reference: tf.slice(reference, a, n) as ImageBatch,
+      };
+      owned.push(part.noise, part.reference, ...(part.labels ? [part.labels] : []));
+      batches.push(part);
+    }
     return {
       noise,
       labels,
@@ -72,11 +104,26 @@ export function calibrate(ctx: PlanContext): Calibration {
       metrics,
       bySampling: [...metrics.blocks].sort((a, b) => a.samplingIndex - b.samplingIndex),
       exactMs,
+      batches,
       evaluate(strategy, guessTable) {
-        const r = model.sample(noise, { labels, guidance: ctx.guidance, engine: ctx.engine, strategy, temperature: ctx.temperature, ...(guessTable ? { guessTable } : {}) });
-        const q = compare(r.images, reference, ctx.batch);
-        r.images.dispose();
-        return { ...q, depth: r.report.depth, depths: r.report.blocks.map((b) => b.depth) };
+        const diffs: Differences[] = [];
+        const reports: BlockReport[][] = [];
+        let depth = 0;
+        for (const b of batches) {
+          const r = model.sample(b.noise, { labels: b.labels, guidance: ctx.guidance, engine: ctx.engine, strategy, temperature: ctx.temperature, ...(guessTable ? { guessTable } : {}) });
+          diffs.push(differences(r.images, b.reference));
+          r.images.dispose();
+          reports.push(r.report.blocks);
+          depth += r.report.depth;
+        }
+        // Depth per batch, a mean over the batches (to a tenth).
+        const meanOver = (f: (blocks: BlockReport[]) => number) => Math.round((10 * reports.reduce((a, blocks) => a + f(blocks), 0)) / reports.length) / 10;
+        return {
+          ...quality(joinDifferences(diffs), ctx.batch),
+          depth: Math.round((10 * depth) / batches.length) / 10,
+          depths: reports[0].map((_, k) => meanOver((blocks) => blocks[k].depth)),
+          reports,
+        };
       },
       dispose: () => tf.dispose(owned),
     };

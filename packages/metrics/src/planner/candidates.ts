@@ -5,9 +5,12 @@
  * measure its depth (dependent network evaluations) and, for the `time`
  * objective, its predicted wall time against the sequential loop. Keep the
  * best per block, run the whole strategy on the calibration batch, and
- * accept the loosest ε whose samples pass (compare.ts).
+ * accept the loosest ε whose samples pass (compare.ts). Every Jacobi block
+ * stops on its residual alone: its budget is the exact bound (a module of n
+ * positions is exact after n iterations), not the count the calibration batch
+ * needed, so a batch holding slower samples iterates until they have settled.
  */
-import { moduleBounds, solveBlock, type BlockStrategy, type InitialGuess, type JacobiStrategy, type Strategy } from '@tarflow/solvers';
+import { moduleBounds, solveBlock, type BlockReport, type BlockStrategy, type InitialGuess, type JacobiStrategy, type Strategy } from '@tarflow/solvers';
 import { passMs, sequentialBlockMs, type CostModel } from '../cost.js';
 import type { BlockPlan } from '../planner.js';
 import type { Calibration } from './calibration.js';
@@ -19,6 +22,8 @@ export interface PerBlockResult extends Quality {
   strategy: Strategy;
   blocks: BlockPlan[];
   tolerance: number;
+  /** The reports of its run on each calibration batch (sampling order): each module's iterations and residuals. */
+  reports: BlockReport[][];
 }
 
 interface Candidate {
@@ -65,8 +70,8 @@ function chooseBlocks(ctx: PlanContext, calib: Calibration, tol: number, cost?: 
       const r = solveBlock(map, calib.inputs[k], probe);
       r.x.dispose();
       const iterations = r.report.modules.map((mm) => mm.iterations);
-      const budget = Math.max(...moduleBounds(T, G).map(([a, b], i) => Math.min(b - a + 1, iterations[i])));
-      const s: JacobiStrategy = { kind: 'jacobi', modules: G, maxIterations: budget, tolerance: tol, guess };
+      const exact = Math.max(...moduleBounds(T, G).map(([a, b]) => b - a + 1));
+      const s: JacobiStrategy = { kind: 'jacobi', modules: G, maxIterations: exact, tolerance: tol, guess };
       candidates.push({ strategy: s, depth: r.report.depth, ms: cost ? predictJacobiMs(cost, T, s, iterations) : undefined, label: jacobiLabel(s) });
     }
     const score = (c: Candidate) => (ctx.objective === 'time' ? c.ms! : c.depth);
@@ -96,7 +101,7 @@ export function perBlockSearch(ctx: PlanContext, calib: Calibration, cost?: Cost
     const e = calib.evaluate(strategy);
     blocks.forEach((b, k) => (b.depth = e.depths[k]));
     ctx.progress(`tolerance ${tol}: depth ${e.depth}, mean |Δ| ${e.mean.toExponential(2)}`);
-    if (passes(e, ctx.target)) return { strategy, blocks, tolerance: tol, mean: e.mean, se: e.se, max: e.max };
+    if (passes(e, ctx.target)) return { strategy, blocks, tolerance: tol, mean: e.mean, se: e.se, max: e.max, reports: e.reports };
   }
   return null;
 }

@@ -1,7 +1,7 @@
 /**
  * The planner's options resolved once, for every phase to read.
  */
-import type { tf } from '@tarflow/tensor';
+import { tf } from '@tarflow/tensor';
 import { chooseEngine, type GuidanceSettings, type TarFlow } from '@tarflow/model';
 import type { CostModel } from '../cost.js';
 import type { Effort, Objective, PlanOptions } from '../planner.js';
@@ -22,7 +22,7 @@ export interface PlanContext {
   tolerances: number[];
   modules: number[];
   toughFactor: number;
-  /** End-to-end trials the budget trimming may spend (0: no trimming). */
+  /** End-to-end trials the trimming may spend (0: no trimming). */
   trimTrials: number;
   joint: boolean;
   jointTable: boolean;
@@ -39,6 +39,11 @@ export interface PlanContext {
   cost?: CostModel;
   budget: PlanningBudget;
   progress: (message: string) => void;
+}
+
+/** `labels` cycled (or cut) to `n` entries — the planner takes labels of any length (a new tensor). */
+export function cycledLabels(labels: tf.Tensor1D, n: number): tf.Tensor1D {
+  return tf.tidy(() => tf.gather(labels, tf.tensor1d(Array.from({ length: n }, (_, i) => i % labels.shape[0]), 'int32'))) as tf.Tensor1D;
 }
 
 export function planContext(model: TarFlow, options: PlanOptions): PlanContext {

@@ -24,7 +24,7 @@ export const PLANNER_DEFAULTS = {
   modules: [1, 2, 4, 8],
   /** A block is tough when its CRM share is at least this multiple of the average share. */
   toughFactor: 1.5,
-  /** Each trimming step cuts a block's iteration budget to this fraction (at least by one). */
+  /** Each trimming step loosens a block's tolerance to stop it by this fraction of its iterations on the calibration batch (at least one fewer). */
   trimFactor: 0.7,
   batch: 16,
 };

@@ -14,20 +14,26 @@
  */
 import { moduleBounds } from '@tarflow/solvers';
 import { calibrateCost, passMs, quickCost, sequentialBlockMs, type CostModel } from '../cost.js';
-import type { PlanContext } from './context.js';
+import { cycledLabels, type PlanContext } from './context.js';
 
 /** Times the backend for the block sizes the planner will consider (unless a cost model was given). */
 export function timeBackend(ctx: PlanContext): CostModel {
   if (ctx.cost) return ctx.cost;
   ctx.progress('timing the backend');
   const T = ctx.tokens;
-  if (ctx.quickCost) {
-    // A pass over an eighth of the block: cheap to time, and longer passes taken as proportional only overestimate them.
-    return quickCost(ctx.model, { batch: ctx.batch, labels: ctx.labels, guidance: ctx.guidance, engine: ctx.engine, positions: Math.ceil((T - 1) / 8) });
+  // The cost model is timed on a batch of the plan's size, with as many labels.
+  const labels = ctx.labels && ctx.labels.shape[0] !== ctx.batch ? cycledLabels(ctx.labels, ctx.batch) : ctx.labels;
+  try {
+    if (ctx.quickCost) {
+      // A pass over an eighth of the block: cheap to time, and longer passes taken as proportional only overestimate them.
+      return quickCost(ctx.model, { batch: ctx.batch, labels, guidance: ctx.guidance, engine: ctx.engine, positions: Math.ceil((T - 1) / 8) });
+    }
+    const sizes = new Set<number>([1, T - 1]);
+    for (const G of ctx.modules) for (const [a, b] of moduleBounds(T, G)) sizes.add(b - a + 1).add(Math.min(T - 1, b - a + 2));
+    return calibrateCost(ctx.model, { batch: ctx.batch, labels, guidance: ctx.guidance, engine: ctx.engine, sizes: [...sizes] });
+  } finally {
+    if (labels !== ctx.labels) labels?.dispose();
   }
-  const sizes = new Set<number>([1, T - 1]);
-  for (const G of ctx.modules) for (const [a, b] of moduleBounds(T, G)) sizes.add(b - a + 1).add(Math.min(T - 1, b - a + 2));
-  return calibrateCost(ctx.model, { batch: ctx.batch, labels: ctx.labels, guidance: ctx.guidance, engine: ctx.engine, sizes: [...sizes] });
 }
 
 /** Predicted ms per batch: the sequential loop over every block, and the best any iterative plan could do. */
