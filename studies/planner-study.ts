@@ -9,7 +9,9 @@
  * parity holds, independent of any stopping rule. --budgets-only skips the
  * tolerance sweep, the comparison rows and the planner; --planner-only keeps
  * only the sequential row and the planner's (calibrated on --calibration
- * samples of its own noise, for a batch of --count).
+ * samples of its own noise, for a batch of --count, or of --batch: then the
+ * planner's rows are drawn in batches of that size, as a user's would be, and
+ * their depth is the mean over the batches).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tf, type ImageBatch } from '@tarflow/tensor';
@@ -42,11 +44,14 @@ const args = studyArgs({
     'budgets-only': { type: 'boolean', help: 'only the fixed budgets' },
     'planner-only': { type: 'boolean', help: 'only the sequential row and the planner' },
     calibration: { type: 'string', default: '32', help: "samples the planner calibrates on" },
+    'per-block': { type: 'boolean', help: "also the depth planner's best plan without the joint solve (block by block)" },
+    batch: { type: 'string', help: 'the batch the planner plans for and its rows are drawn in (default: --count, one batch); depth is then the mean over the batches' },
   },
 });
 const a = args.values;
 if (!a.checkpoint) args.fail('planner-study: --checkpoint is required');
 const N = args.number('count', true);
+const planBatch = a.batch !== undefined ? args.number('batch', true) : N;
 const temperature = args.number('temperature');
 const scale = args.number('guidance');
 await selectBackend(
@@ -74,15 +79,33 @@ interface Run {
   label: string;
   strategy: string;
   images: ImageBatch;
+  /** Depth of the solve, or the mean over its batches. */
   depth: number;
+  /** Each batch's depth, where the row was drawn in batches. */
+  depths?: number[];
   fallbacks: number;
   ms: number;
 }
-function run(label: string, strategy: SamplingStrategy | undefined, guessTable?: GuessTable): Run {
+function run(label: string, strategy: SamplingStrategy | undefined, guessTable?: GuessTable, batch = N): Run {
   const t0 = performance.now();
-  const r = model.sample(noise, { labels, guidance, strategy, guessTable, temperature });
+  const parts: ImageBatch[] = [];
+  const depths: number[] = [];
+  let fallbacks = 0;
+  for (let a = 0; a < N; a += batch) {
+    const n = Math.min(batch, N - a);
+    const z = n === N ? noise : (tf.slice(noise, a, n) as tf.Tensor3D);
+    const l = labels && n !== N ? (tf.slice(labels, a, n) as tf.Tensor1D) : labels;
+    const r = model.sample(z, { labels: l, guidance, strategy, guessTable, temperature });
+    if (z !== noise) tf.dispose([z, ...(l ? [l] : [])]);
+    parts.push(r.images);
+    depths.push(r.report.depth);
+    fallbacks += r.report.fallbacks;
+  }
+  const images = parts.length === 1 ? parts[0] : (tf.concat(parts, 0) as ImageBatch);
+  if (parts.length > 1) tf.dispose(parts);
   const ms = performance.now() - t0;
-  return { label, strategy: strategy ? formatStrategy(strategy) : 'sequential', images: r.images, depth: r.report.depth, fallbacks: r.report.fallbacks, ms };
+  const depth = depths.reduce((x, y) => x + y, 0) / depths.length;
+  return { label, strategy: strategy ? formatStrategy(strategy) : 'sequential', images, depth, ...(depths.length > 1 ? { depths } : {}), fallbacks, ms };
 }
 function measure(row: Run, reference: ImageBatch) {
   const q = sampleQuality({
@@ -93,7 +116,7 @@ function measure(row: Run, reference: ImageBatch) {
     realStats: fd?.realStats,
     classify: fd ? (x) => fd.clf.classify(x) : undefined,
   });
-  return { label: row.label, strategy: row.strategy, depth: row.depth, fallbacks: row.fallbacks, ms: Math.round(row.ms), meanAbsDiff: q.meanAbsDiff, maxAbsDiff: q.maxAbsDiff, fd: q.fd, accuracy: q.accuracy };
+  return { label: row.label, strategy: row.strategy, depth: row.depth, depths: row.depths, fallbacks: row.fallbacks, ms: Math.round(row.ms), meanAbsDiff: q.meanAbsDiff, maxAbsDiff: q.maxAbsDiff, fd: q.fd, accuracy: q.accuracy };
 }
 type Row = ReturnType<typeof measure> & { planMs?: number };
 
@@ -151,16 +174,21 @@ if (!a['budgets-only']) {
     rows.push(measure(h, seq.images));
     h.images.dispose();
   }
-  for (const objective of ['depth', 'time'] as const) {
+  const planners = [
+    { key: 'depth', objective: 'depth' as const, label: 'planner (depth)' },
+    ...(a['per-block'] ? [{ key: 'depth, per block', objective: 'depth' as const, label: 'planner (depth, block by block)', joint: false }] : []),
+    { key: 'time', objective: 'time' as const, label: 'planner (time)' },
+  ];
+  for (const { key, objective, label, joint } of planners) {
     const t0 = performance.now();
-    // Planned for the batch it is judged on (N samples in one call); calibrated on its own noise.
-    const plan = planStrategy(model, { objective, guidance, temperature, labels, batch: N, calibration: args.number('calibration', true), seed: 1, onProgress: (m) => log(`planner ${objective}: ${m}`) });
+    // Planned for the batch it is judged on (N samples in one call, or --batch); calibrated on its own noise.
+    const plan = planStrategy(model, { objective, guidance, temperature, labels, batch: planBatch, calibration: args.number('calibration', true), seed: 1, joint, onProgress: (m) => log(`${label}: ${m}`) });
     const planMs = performance.now() - t0;
-    const p = run(`planner (${objective})`, plan.strategy, plan.guessTable);
+    const p = run(label, plan.strategy, plan.guessTable, planBatch);
     rows.push({ ...measure(p, seq.images), planMs: Math.round(planMs) });
     p.images.dispose();
-    plans[objective] = { text: plan.text, blocks: plan.blocks.map((b) => ({ k: b.samplingIndex, choice: b.choice, depth: b.depth, reason: b.reason })), predicted: plan.predicted };
-    log(`planner ${objective}: ${plan.text}`);
+    plans[key] = { text: plan.text, blocks: plan.blocks.map((b) => ({ k: b.samplingIndex, choice: b.choice, depth: b.depth, reason: b.reason })), predicted: plan.predicted };
+    log(`${label}: ${plan.text}`);
   }
 }
 seq.images.dispose();
@@ -198,7 +226,8 @@ if (budgets.length > 0) {
 }
 md.push('', 'Comparison:', '');
 md.push('| sampler | strategy | depth | vs sequential | mean \\|Δ\\| | max \\|Δ\\| | FD | accuracy | wall ms |', '|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) md.push(`| ${r.label} | \`${r.strategy.length > 60 ? r.strategy.slice(0, 57) + '…' : r.strategy}\` | ${r.depth} | ${(rows[0].depth / r.depth).toFixed(1)}× | ${f(r.meanAbsDiff)} | ${f(r.maxAbsDiff)} | ${f(r.fd, 3)} | ${f(r.accuracy, 3)} | ${r.ms} |`);
+const depthText = (r: Row) => (r.depths ? `${+r.depth.toFixed(1)} (${Math.min(...r.depths)}–${Math.max(...r.depths)} over ${r.depths.length} batches)` : `${r.depth}`);
+for (const r of rows) md.push(`| ${r.label} | \`${r.strategy.length > 60 ? r.strategy.slice(0, 57) + '…' : r.strategy}\` | ${depthText(r)} | ${(rows[0].depth / r.depth).toFixed(1)}× | ${f(r.meanAbsDiff)} | ${f(r.maxAbsDiff)} | ${f(r.fd, 3)} | ${f(r.accuracy, 3)} | ${r.ms} |`);
 const text = md.join('\n') + '\n';
 if (a.md) writeFileSync(a.md, text);
 process.stdout.write(text);
