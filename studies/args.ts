@@ -5,6 +5,7 @@
  * with status 2.
  */
 import { parseArgs } from 'node:util';
+import { parseBackendPreference, type BackendPreference } from '@tarflow/backends';
 
 export interface StringOption {
   type: 'string';
@@ -45,6 +46,8 @@ export interface StudyArgs<O extends Record<string, StudyOption>> {
   number(name: keyof O & string, integer?: boolean): number;
   /** `values[name]` as a comma-separated list of finite numbers (empty for an unset option). */
   numbers(name: keyof O & string): number[];
+  /** `values[name]` (default `backend`) as a backend preference for selectBackend, or fail naming the option. */
+  backend(name?: keyof O & string): BackendPreference;
 }
 
 function helpText(spec: StudySpec<Record<string, StudyOption>>): string {
@@ -98,6 +101,13 @@ export function studyArgs<O extends Record<string, StudyOption>>(spec: StudySpec
       const text = values[name];
       if (typeof text !== 'string' || text === '') return [];
       return text.split(',').map((t) => toNumber(name, t, false));
+    },
+    backend(name = 'backend') {
+      try {
+        return parseBackendPreference(String(values[name]));
+      } catch (e) {
+        return fail(`--${name}: ${(e as Error).message}`);
+      }
     },
   };
 }

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { tf } from '@tarflow/tensor';
 import { parseSafetensors } from '@tarflow/checkpoint';
-import { parseBackendPreference, selectBackend } from '@tarflow/backends';
+import { selectBackend } from '@tarflow/backends';
 import { cycleLabels, loadModel } from '@tarflow/model';
 import { readShippedPlans } from '@tarflow/metrics';
 import { studyArgs } from './args.js';
@@ -30,15 +30,7 @@ const args = studyArgs({
 const path = args.values.file ?? args.fail('--file is required');
 const N = args.number('count', true);
 const B = args.number('batch', true);
-await selectBackend(
-  (() => {
-    try {
-      return parseBackendPreference(args.values.backend);
-    } catch (e) {
-      return args.fail(`--backend: ${(e as Error).message}`);
-    }
-  })(),
-);
+await selectBackend(args.backend());
 const bytes = new Uint8Array(readFileSync(path));
 const { shipped, problem } = readShippedPlans(parseSafetensors(bytes).metadata);
 if (problem) args.fail(`${path}: ${problem}`);

@@ -3,7 +3,7 @@
  * on MNIST-sized inputs, to size a run before starting it.
  */
 import { tf } from '@tarflow/tensor';
-import { parseBackendPreference, selectBackend } from '@tarflow/backends';
+import { selectBackend } from '@tarflow/backends';
 import { TarFlow, type TarFlowConfig } from '@tarflow/model';
 import { AdamW, trainStep } from '@tarflow/train';
 import { studyArgs } from './args.js';
@@ -24,15 +24,7 @@ const args = studyArgs({
   },
 });
 const int = (name: Parameters<typeof args.number>[0]) => args.number(name, true);
-await selectBackend(
-  (() => {
-    try {
-      return parseBackendPreference(args.values.backend);
-    } catch (e) {
-      return args.fail(`--backend: ${(e as Error).message}`);
-    }
-  })(),
-);
+await selectBackend(args.backend());
 const config: TarFlowConfig = {
   in_channels: 1,
   img_size: 28,

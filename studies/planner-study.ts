@@ -15,7 +15,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tf, type ImageBatch } from '@tarflow/tensor';
-import { selectBackend, parseBackendPreference } from '@tarflow/backends';
+import { selectBackend } from '@tarflow/backends';
 import { loadModel, type GuidanceSettings } from '@tarflow/model';
 import { formatStrategy, parseStrategy, type GuessTable, type InitialGuess, type JacobiStrategy, type SamplingStrategy } from '@tarflow/solvers';
 import { convergenceMetrics, planStrategy, sampleQuality, PLANNER_DEFAULTS, type Plan } from '@tarflow/metrics';
@@ -54,15 +54,7 @@ const N = args.number('count', true);
 const planBatch = a.batch !== undefined ? args.number('batch', true) : N;
 const temperature = args.number('temperature');
 const scale = args.number('guidance');
-await selectBackend(
-  (() => {
-    try {
-      return parseBackendPreference(a.backend);
-    } catch (e) {
-      return args.fail(`--backend: ${(e as Error).message}`);
-    }
-  })(),
-);
+await selectBackend(args.backend());
 const model = loadModel(new Uint8Array(readFileSync(a.checkpoint!)));
 const T = model.tokens;
 const K = model.config.num_classes;

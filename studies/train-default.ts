@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseSafetensorsHeader } from '@tarflow/checkpoint';
 import { loadDataset, subset, type ImageDataset } from '@tarflow/data';
 import { configFromMetadata } from '@tarflow/model';
-import { parseBackendPreference, selectBackend, type BackendPreference } from '@tarflow/backends';
+import { selectBackend } from '@tarflow/backends';
 import { DEFAULT_MNIST_RECIPE, formatProgress, trainTarFlow } from '@tarflow/train';
 import { studyArgs, type BooleanOption, type StringOption, type StudyOption } from './args.js';
 
@@ -55,13 +55,7 @@ const overrides: Record<string, number> = {};
 for (const k of NUMERIC) if (args.values[kebab(k)] !== undefined) overrides[k] = args.number(kebab(k));
 if (args.values['stop-after'] !== undefined) overrides.stopAfter = args.number('stop-after', true);
 const stopAfterSeconds = args.values['stop-after-seconds'] !== undefined ? args.number('stop-after-seconds') : Infinity;
-const preference = ((): BackendPreference => {
-  try {
-    return parseBackendPreference(args.values.backend);
-  } catch (e) {
-    return args.fail(`--backend: ${(e as Error).message}`);
-  }
-})();
+const preference = args.backend();
 const backend = await selectBackend(preference);
 const controller = new AbortController();
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => controller.abort());
