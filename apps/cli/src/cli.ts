@@ -91,7 +91,7 @@ function sampleSolverOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--solver <name>', 'auto (the planner: a plan shipped in the model file, a cached one, or a quick plan that never costs more than it saves), sequential (exact KV-cache loop), jacobi, gs-jacobi, or joint (Jacobi over all blocks at once)').choices(SOLVERS).default('auto'))
     .addOption(new Option('--objective <objective>', 'what --solver auto minimises: wall time on this backend, or depth').choices(['time', 'depth']).default('time'))
-    .option('--strategy <text>', "per-block strategy: [Stack-GS-J-Else] notation (e.g. '[0-4-12-10]'), JSON, 'sequential' or 'jacobi'; or 'joint:N' (N joint iterations over all blocks); overrides --solver")
+    .option('--strategy <text>', "per-block strategy: [Stack-GS-J-Else] notation (e.g. '[0-4-12-10]'), JSON, 'sequential' or 'jacobi'; or 'joint:N' (at most N joint iterations over all blocks; 'joint:N (tol EPS)' stops once no block moves by more than EPS); overrides --solver")
     .option('--tolerance <eps>', 'stop a Jacobi module once max|Δ| <= eps (default 1e-4 for --solver jacobi/gs-jacobi)', numberArg(0, false, 1e6))
     .option('--modules <G>', 'GS modules per block for --solver gs-jacobi (default 4)', intArg(1))
     .option('--iterations <J>', 'Jacobi iterations per module at most, or joint iterations for --solver joint (default: exact — the module size; blocks × (T − 1) for joint)', intArg(1))
