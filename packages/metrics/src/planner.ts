@@ -37,7 +37,7 @@ import { planContext } from './planner/context.js';
 import { jointPlan, perBlockPlan, sequentialPlan } from './planner/assemble.js';
 import { jointSearch } from './planner/joint.js';
 import { costBounds, costPrecheck, timeBackend } from './planner/precheck.js';
-import { trimBudgets } from './planner/trim.js';
+import { trimTolerances } from './planner/trim.js';
 
 export { PLANNER_DEFAULTS, QUICK_PLANNER } from './planner/defaults.js';
 
@@ -155,7 +155,7 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
   try {
     // 3–4. Per-block candidates and trimming.
     const perBlock = perBlockSearch(ctx, calib, cost);
-    if (perBlock && ctx.trimTrials > 0) trimBudgets(ctx, calib, perBlock, cost);
+    if (perBlock && ctx.trimTrials > 0) trimTolerances(ctx, calib, perBlock, cost);
     const seqDepth = ctx.blocks * (ctx.tokens - 1);
     const seqMs = cost ? costBounds(ctx, cost).sequentialMs : undefined;
     const against = perBlock

@@ -48,11 +48,6 @@ export function quality(d: Differences, batch: number): Quality {
   return { mean, se: sigma * Math.sqrt(1 / n + 1 / batch), max: d.max };
 }
 
-/** Quality of `images` against the exact `reference`, with the prediction error for a batch of `batch` samples. */
-export function compare(images: ImageBatch, reference: ImageBatch, batch: number): Quality {
-  return quality(differences(images, reference), batch);
-}
-
 /** The differences of several batches as one. */
 export function joinDifferences(parts: Differences[]): Differences {
   return { perSample: parts.flatMap((p) => p.perSample), perSampleMax: parts.flatMap((p) => p.perSampleMax), max: Math.max(...parts.map((p) => p.max)) };

@@ -31,7 +31,7 @@ function depthOf(r: PerBlockResult): number {
 }
 
 /** Trims `accepted` in place. */
-export function trimBudgets(ctx: PlanContext, calib: Calibration, accepted: PerBlockResult, cost?: CostModel): void {
+export function trimTolerances(ctx: PlanContext, calib: Calibration, accepted: PerBlockResult, cost?: CostModel): void {
   const frozen = new Set<number>();
   const fine = new Set<number>(); // blocks whose large cut failed: cut by one from now on
   let trials = 0;
