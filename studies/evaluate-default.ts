@@ -8,7 +8,10 @@
  * --pieces also prints, per class, the share of samples drawn in one piece
  * (a shape check the classifiers do not make: a five drawn as "=" is read as
  * a five but falls apart in two), beside the same share on the first
- * training images of each class. --held-out prints what the classifier reads
+ * training images of each class. --fd prints the Fréchet distance of the
+ * classifier's features of each setting's samples to those of --dataset's
+ * held-out images (the diversity a low temperature costs shows here; compare
+ * settings at the same sample count only). --held-out prints what the classifier reads
  * on real held-out images per class, the figure to read sample accuracy
  * against. Results are in docs/training.md.
  */
@@ -19,8 +22,10 @@ import { loadClassifier } from '@tarflow/classifier';
 import { loadDataset, subset } from '@tarflow/data';
 import { selectBackend } from '@tarflow/backends';
 import { sampleAccuracy, sampleAccuracyGrid } from '@tarflow/train';
+import { featureStats, frechetFromStats } from '@tarflow/metrics';
+import { tf } from '@tarflow/tensor';
 import { studyArgs } from './args.js';
-import { SHIPPED_CLASSIFIER, SHIPPED_MODEL } from './mnist-fd.js';
+import { classifierWithRealStats, SHIPPED_CLASSIFIER, SHIPPED_MODEL } from './mnist-fd.js';
 
 const args = studyArgs({
   usage: 'node --import tsx studies/evaluate-default.ts [--model FILE] [options]',
@@ -39,7 +44,8 @@ const args = studyArgs({
     judge: { type: 'string', help: 'a second classifier that also reads the same samples (e.g. one trained on other data with train-classifier.ts --idx)' },
     seed: { type: 'string', default: '0', help: 'seed' },
     pieces: { type: 'boolean', help: "also print each class's share of samples drawn in one piece, and the training set's" },
-    dataset: { type: 'string', default: 'mnist', help: "the dataset --pieces and --held-out read: 'mnist' or 'fashion-mnist'" },
+    dataset: { type: 'string', default: 'mnist', help: "the dataset --pieces, --fd and --held-out read: 'mnist' or 'fashion-mnist'" },
+    fd: { type: 'boolean', help: "also print the Fréchet distance of the classifier's features of the samples to those of --dataset's held-out images" },
     'held-out': { type: 'boolean', help: "also print the classifier's accuracy per class on --dataset's held-out (test) images: what real images score" },
   },
 });
@@ -129,6 +135,22 @@ if (a.pieces) {
   const first = subset(ds, picked);
   console.log(`training set (${ds.name}, first ${perClass} of each class) ${onePiece(first.images, first.labels, ds.numClasses, ds.height)}`);
 }
+const realStats = (() => {
+  if (!a.fd) return undefined;
+  const { clf, realStats } = classifierWithRealStats(a.classifier, a.dataset as 'mnist' | 'fashion-mnist');
+  clf.dispose();
+  return realStats;
+})();
+/** FD of the classifier's features of `images` ([N, C, S, S] flat) to the held-out images'. */
+const fd = (images: Float32Array) => {
+  const { in_channels: C, img_size: S } = model.config;
+  const x = tf.tensor4d(images, [images.length / (C * S * S), C, S, S]);
+  try {
+    return frechetFromStats(featureStats(x, (b) => classifier.features(b)), realStats!);
+  } finally {
+    x.dispose();
+  }
+};
 console.log(`model ${a.model} (${JSON.stringify(model.config)}), classifier ${a.classifier}, ${perClass} samples per class, seed ${seed}`);
 let first = true;
 for (const temperature of args.numbers('temps')) {
@@ -142,6 +164,7 @@ for (const temperature of args.numbers('temps')) {
       );
       if (judge) console.log(`  judge ${a.judge}: ${readout(r.labels, judge.predict(r.images))}`);
       if (a.pieces) console.log(`  ${onePiece(r.images, r.labels, model.config.num_classes, model.config.img_size)}`);
+      if (realStats) console.log(`  FD to held-out ${a.dataset}: ${fd(r.images).toFixed(1)} (${r.labels.length} samples)`);
       if (first && a.grid) {
         await writeFileAtomic(a.grid, sampleAccuracyGrid(r, model.config.num_classes));
         console.log(`wrote ${a.grid}`);
