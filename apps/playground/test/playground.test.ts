@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
-import { FASHION_MODEL_SAMPLING } from '@tarflow/zoo';
+import { DEFAULT_MODEL_SAMPLING, FASHION_MODEL_SAMPLING } from '@tarflow/zoo';
 import { CHROMIUM_WEBGPU_FLAGS, chromiumMissing, findChromium, serveDir, serveFiles, type StaticServer } from '@tarflow/browser-testing';
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -420,7 +420,7 @@ describe.skipIf(Boolean(missing))(`playground in headless Chromium${missing ? ` 
       const { source, messages } = await sample();
       log('sampled the default model with auto');
       expect(source).toBe('shipped');
-      expect(await visit.textContent('#samples-caption')).toContain('guidance 3 on both · temperature 0.5');
+      expect(await visit.textContent('#samples-caption')).toContain(`guidance ${DEFAULT_MODEL_SAMPLING.guidance.scale} on both · temperature ${DEFAULT_MODEL_SAMPLING.temperature}`);
       expect(await visit.textContent('#plan')).toContain('time plan (tolerance 1), shipped in the model file: ');
       expect(messages.filter((m) => m.startsWith('planning'))).toEqual([]);
       expect(await keptKeys()).toEqual([]); // a shipped plan is not copied into the store

@@ -5,7 +5,7 @@ import { loadModel, type SampleOptions, type TarFlow } from '../src/index.js';
 import { BACKENDS, defaultModelBytes, relErr, useBackend } from './helpers.js';
 import '@tensorflow/tfjs-backend-cpu';
 
-/** How the default model is sampled (@tarflow/zoo's DEFAULT_MODEL_SAMPLING): guidance 3 on α and γ. */
+/** Guidance on α and γ at a strong scale (3: the default model's recommended scale up to its step-9,200 weights). */
 const GUIDANCE = { scale: 3, on: 'both' as const };
 const TOL = 1e-5;
 /** The reference fixtures' float32 tolerance (shared/fixtures/reference/*.json). */
