@@ -22,10 +22,10 @@ import { loadClassifier } from '@tarflow/classifier';
 import { loadDataset, subset } from '@tarflow/data';
 import { selectBackend } from '@tarflow/backends';
 import { sampleAccuracy, sampleAccuracyGrid } from '@tarflow/train';
-import { featureStats, frechetFromStats } from '@tarflow/metrics';
+import { sampleQuality } from '@tarflow/metrics';
 import { tf } from '@tarflow/tensor';
 import { studyArgs } from './args.js';
-import { classifierWithRealStats, SHIPPED_CLASSIFIER, SHIPPED_MODEL } from './mnist-fd.js';
+import { realStatsOf, SHIPPED_CLASSIFIER, SHIPPED_MODEL } from './mnist-fd.js';
 
 const args = studyArgs({
   usage: 'node --import tsx studies/evaluate-default.ts [--model FILE] [options]',
@@ -135,20 +135,15 @@ if (a.pieces) {
   const first = subset(ds, picked);
   console.log(`training set (${ds.name}, first ${perClass} of each class) ${onePiece(first.images, first.labels, ds.numClasses, ds.height)}`);
 }
-const realStats = (() => {
-  if (!a.fd) return undefined;
-  const { clf, realStats } = classifierWithRealStats(a.classifier, a.dataset as 'mnist' | 'fashion-mnist');
-  clf.dispose();
-  return realStats;
-})();
+const realStats = a.fd ? realStatsOf(classifier, a.dataset as 'mnist' | 'fashion-mnist') : undefined;
 /** FD of the classifier's features of `images` ([N, C, S, S] flat) to the held-out images'. */
 const fd = (images: Float32Array) => {
   const { in_channels: C, img_size: S } = model.config;
-  const x = tf.tensor4d(images, [images.length / (C * S * S), C, S, S]);
+  const samples = tf.tensor4d(images, [images.length / (C * S * S), C, S, S]);
   try {
-    return frechetFromStats(featureStats(x, (b) => classifier.features(b)), realStats!);
+    return sampleQuality({ samples, features: (b) => classifier.features(b), realStats }).fd!;
   } finally {
-    x.dispose();
+    samples.dispose();
   }
 };
 console.log(`model ${a.model} (${JSON.stringify(model.config)}), classifier ${a.classifier}, ${perClass} samples per class, seed ${seed}`);

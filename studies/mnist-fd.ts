@@ -19,9 +19,14 @@ export const SHIPPED_MODEL = fileURLToPath(new URL('../packages/zoo/assets/mnist
 /** The classifier at `path` and the held-out images' feature statistics. */
 export function classifierWithRealStats(path: string, dataset: 'mnist' | 'fashion-mnist' = 'mnist'): { clf: MnistClassifier; realStats: FeatureStats } {
   const clf = loadClassifier(new Uint8Array(readFileSync(path)));
+  return { clf, realStats: realStatsOf(clf, dataset) };
+}
+
+/** The feature statistics, by `clf`, of the held-out images of `dataset`. */
+export function realStatsOf(clf: MnistClassifier, dataset: 'mnist' | 'fashion-mnist' = 'mnist'): FeatureStats {
   const test = dataset === 'mnist' ? loadMnist({ split: 'test' }) : loadFashionMnist({ split: 'test', limit: 1000 });
   const real = tf.tensor4d(test.images, [test.count, 1, 28, 28]);
   const realStats = featureStats(real, (x) => clf.features(x));
   real.dispose();
-  return { clf, realStats };
+  return realStats;
 }
