@@ -20,7 +20,7 @@ import { validateGuessTable, validateSamplingStrategy, type GuessTable } from '@
 import { planStrategy, type Objective, type Plan, type PlanOptions } from './planner.js';
 
 /** Bumped whenever the planner's method or the shape of its plans changes, so stale plans are not reused. */
-export const PLANNER_VERSION = 10;
+export const PLANNER_VERSION = 11;
 
 /** Where plans are kept: JSON values by key, in memory, in files (see `@tarflow/metrics/node`), or in localStorage. */
 export interface PlanStore {
@@ -126,6 +126,7 @@ export function planSettings(options: PlanOptions): PlanSettings {
     trim: options.trim ?? null,
     joint: options.joint ?? null,
     guessPerClass: options.guessPerClass ?? null,
+    confirm: options.confirm ?? null,
     cost: options.cost ? 'given' : null,
     images: options.calibrationImages ? hex(fnv1a(new Uint8Array((options.calibrationImages.dataSync() as Float32Array).buffer))) : null,
   };

@@ -21,6 +21,9 @@
  *    (ε: its residual where the calibration batch first meets the target
  *    for good), kept where it beats 3–4.
  * 6. Assembling the plan, with the reasons and what planning cost.
+ * 7. Confirmation (objective `time`, cost timed here): the plan and the
+ *    sequential sampler timed end to end, interleaved; sequential unless the
+ *    plan wins.
  *
  * Planning stops, sequential, wherever the next phase would take the planning
  * time past the largest saving on the job (objective `time`).
@@ -36,6 +39,7 @@ import { perBlockSearch } from './planner/candidates.js';
 import { planContext } from './planner/context.js';
 import { jointPlan, perBlockPlan, sequentialPlan } from './planner/assemble.js';
 import { jointSearch } from './planner/joint.js';
+import { confirmPlan } from './planner/confirm.js';
 import { costBounds, costPrecheck, timeBackend } from './planner/precheck.js';
 import { trimTolerances } from './planner/trim.js';
 
@@ -68,6 +72,12 @@ export interface PlanOptions {
   calibrationImages?: ImageBatch;
   /** Cost model for the `time` objective; timed on the current backend if absent. */
   cost?: CostModel;
+  /**
+   * Objective `time` with the cost model timed here: rounds of the end-to-end
+   * confirmation, the plan against the sequential sampler interleaved (default
+   * 3; quick: 0). A plan that does not win is replaced by the sequential sampler.
+   */
+  confirm?: number;
   seed?: number;
   targetMeanAbsDiff?: number;
   targetMaxAbsDiff?: number;
@@ -129,6 +139,13 @@ export interface Plan {
   };
   /** Why the plan is what it is, as a whole: the cost precheck, the planning budget. */
   reasons: string[];
+  /**
+   * The confirmation's end-to-end timing (objective `time`): the plan it timed
+   * (`plan`, its text), its median ms per batch and the sequential sampler's,
+   * over `rounds` interleaved rounds on a batch of `batch`. On a sequential
+   * plan it records the plan that lost.
+   */
+  measured?: { plan: string; ms: number; sequentialMs: number; rounds: number; batch: number };
   /** False where planning stopped on its budget: the plan suits its job only and is not worth keeping. */
   complete: boolean;
   /** Milliseconds spent planning. */
@@ -174,11 +191,13 @@ export function planStrategy(model: TarFlow, options: PlanOptions = {}): Plan {
       const jointMs = j && cost?.jointPassMs !== undefined ? j.depth * cost.jointPassMs : undefined;
       const wins = j && (ctx.objective === 'depth' ? j.depth < depth : jointMs !== undefined && ms !== undefined && jointMs < ms);
       // 6. Assembling.
-      if (j && wins) return jointPlan(ctx, j, { depth, ms }, calib, cost);
+      if (j && wins) return confirmPlan(ctx, calib, jointPlan(ctx, j, { depth, ms }, calib, cost), cost);
     }
     // A sequential fallback after the budget stopped the search suits this job only.
     const complete = perBlock !== null || !ctx.budget.stopped;
-    return { ...against, reasons: [...against.reasons.slice(0, -1), ctx.budget.describe()], complete, planningMs: ctx.budget.spentMs() };
+    const plan = { ...against, reasons: [...against.reasons.slice(0, -1), ctx.budget.describe()], complete, planningMs: ctx.budget.spentMs() };
+    // 7. Confirmation.
+    return confirmPlan(ctx, calib, plan, cost);
   } finally {
     calib.dispose();
   }

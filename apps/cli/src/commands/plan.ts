@@ -105,6 +105,7 @@ export async function planCommand(flags: PlanFlags): Promise<void> {
         planningMs: plan.planningMs,
         blocks: plan.blocks,
         predicted: plan.predicted,
+        measured: plan.measured ?? null,
         cost: plan.cost,
         ...(savedInto ? { savedInto } : {}),
       },

@@ -37,6 +37,10 @@ export interface PlanContext {
   /** Time the backend with quickCost (five evaluations) instead of calibrateCost. */
   quickCost: boolean;
   cost?: CostModel;
+  /** True where the caller gave the cost model (it may describe another machine: no confirmation by timing here). */
+  costGiven: boolean;
+  /** Interleaved rounds of the end-to-end confirmation (objective time; 0: none). */
+  confirmRounds: number;
   budget: PlanningBudget;
   progress: (message: string) => void;
 }
@@ -55,6 +59,9 @@ export function planContext(model: TarFlow, options: PlanOptions): PlanContext {
   const batch = options.batch ?? PLANNER_DEFAULTS.batch;
   const samples = options.samples ?? Infinity;
   if (!(samples >= 1)) throw new Error(`planStrategy: samples must be at least 1, got ${samples}`);
+  if (options.confirm !== undefined && !(Number.isInteger(options.confirm) && options.confirm >= 0)) {
+    throw new Error(`planStrategy: confirm must be a whole number of rounds (0 or more), got ${options.confirm}`);
+  }
   return {
     model,
     objective,
@@ -83,6 +90,8 @@ export function planContext(model: TarFlow, options: PlanOptions): PlanContext {
     calibrationImages: options.calibrationImages,
     quickCost: quick,
     cost: options.cost,
+    costGiven: options.cost !== undefined,
+    confirmRounds: options.confirm ?? (quick ? QUICK_PLANNER.confirmRounds : PLANNER_DEFAULTS.confirmRounds),
     budget: new PlanningBudget(samples, batch),
     progress: options.onProgress ?? (() => {}),
   };

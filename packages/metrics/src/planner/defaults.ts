@@ -27,13 +27,19 @@ export const PLANNER_DEFAULTS = {
   /** Each trimming step loosens a block's tolerance to stop it by this fraction of its iterations on the calibration batch (at least one fewer). */
   trimFactor: 0.7,
   batch: 16,
+  /**
+   * Objective `time`: interleaved rounds of the end-to-end confirmation, the
+   * plan against the sequential sampler on one calibration batch (confirm.ts);
+   * the plan is kept only where its median beats the loop's.
+   */
+  confirmRounds: 3,
 };
 
 /**
  * What `effort: 'quick'` changes (the rest as in PLANNER_DEFAULTS): a small
  * calibration batch, three tolerances, two module counts, a few trimming
  * trials, the joint solve with its plain guess only (no class-mean table),
- * and a five-evaluation timing of the backend (cost.ts, quickCost). Meant for planning inside a sampling
+ * no end-to-end confirmation, and a five-evaluation timing of the backend (cost.ts, quickCost). Meant for planning inside a sampling
  * run; `thorough` (the default) for plans that are kept.
  */
 export const QUICK_PLANNER = {
@@ -43,4 +49,6 @@ export const QUICK_PLANNER = {
   /** End-to-end trials the trimming may spend. */
   trimTrials: 4,
   jointTable: false,
+  /** No confirmation: a quick plan serves one budgeted job, and its calibration batch may be smaller than the job's. */
+  confirmRounds: 0,
 };
