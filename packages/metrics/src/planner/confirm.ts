@@ -35,7 +35,7 @@ export function allSequential(s: SamplingStrategy): boolean {
  */
 export function confirmPlan(ctx: PlanContext, calib: Calibration, plan: Plan, cost: CostModel | undefined, timeRun?: TimeRun): Plan {
   // Only a cost model timed here predicts this machine, and only a plan that is not already sequential needs it.
-  if (ctx.objective !== 'time' || !cost || ctx.costGiven || ctx.confirmRounds < 1 || allSequential(plan.strategy)) return plan;
+  if (ctx.objective !== 'time' || !cost || ctx.cost || ctx.confirmRounds < 1 || allSequential(plan.strategy)) return plan;
   const batch = calib.batches[0];
   // One batch of each per round, at about the calibration's exact speed (the plan is predicted faster).
   const perRoundMs = (2 * calib.exactMs * batch.noise.shape[0]) / calib.noise.shape[0];

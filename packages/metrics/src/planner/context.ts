@@ -36,9 +36,8 @@ export interface PlanContext {
   calibrationImages?: PlanOptions['calibrationImages'];
   /** Time the backend with quickCost (five evaluations) instead of calibrateCost. */
   quickCost: boolean;
+  /** The cost model the caller gave (it may describe another machine: no confirmation by timing here). */
   cost?: CostModel;
-  /** True where the caller gave the cost model (it may describe another machine: no confirmation by timing here). */
-  costGiven: boolean;
   /** Interleaved rounds of the end-to-end confirmation (objective time; 0: none). */
   confirmRounds: number;
   budget: PlanningBudget;
@@ -90,7 +89,6 @@ export function planContext(model: TarFlow, options: PlanOptions): PlanContext {
     calibrationImages: options.calibrationImages,
     quickCost: quick,
     cost: options.cost,
-    costGiven: options.cost !== undefined,
     confirmRounds: options.confirm ?? (quick ? QUICK_PLANNER.confirmRounds : PLANNER_DEFAULTS.confirmRounds),
     budget: new PlanningBudget(samples, batch),
     progress: options.onProgress ?? (() => {}),
