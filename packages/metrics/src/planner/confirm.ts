@@ -13,7 +13,7 @@
  * otherwise the plan is the sequential sampler. Each round costs one batch of
  * each; planning under a budget confirms only while the budget allows it.
  */
-import { isJointStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
+import { formatStrategy, isJointStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
 import { median, type CostModel } from '../cost.js';
 import type { Plan } from '../planner.js';
 import { sequentialPlan } from './assemble.js';
@@ -70,12 +70,13 @@ export function confirmPlan(ctx: PlanContext, calib: Calibration, plan: Plan, co
     for (const f of order) f();
   }
   const measured = { plan: plan.text, ms: median(planTimes), sequentialMs: median(seqTimes), rounds: ctx.confirmRounds, batch: batch.noise.shape[0] };
+  const name = formatStrategy(plan.strategy, { compact: true });
   const line =
     `timed end to end on a batch of ${measured.batch}, interleaved with the sequential sampler (median of ${measured.rounds}): ` +
     `${measured.ms.toFixed(1)} ms against ${measured.sequentialMs.toFixed(1)} ms`;
   if (measured.ms < measured.sequentialMs) {
-    return { ...plan, measured, reasons: [...plan.reasons.slice(0, -1), `${plan.text}: ${line} (${(measured.sequentialMs / measured.ms).toFixed(2)}×)`, ctx.budget.describe()], planningMs: ctx.budget.spentMs() };
+    return { ...plan, measured, reasons: [...plan.reasons.slice(0, -1), `${name}: ${line} (${(measured.sequentialMs / measured.ms).toFixed(2)}×)`, ctx.budget.describe()], planningMs: ctx.budget.spentMs() };
   }
-  const reason = `the planned ${plan.text} (predicted ${plan.predicted.ms?.toFixed(1)} ms per batch against ${plan.predicted.sequentialMs?.toFixed(1)} ms) ${line}: sequential is faster here`;
+  const reason = `the planned ${name} (predicted ${plan.predicted.ms?.toFixed(1)} ms per batch against ${plan.predicted.sequentialMs?.toFixed(1)} ms) ${line}: sequential is faster here`;
   return { ...sequentialPlan(ctx, reason, { cost, metrics: calib.metrics, complete: true }), measured };
 }
