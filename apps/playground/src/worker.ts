@@ -9,7 +9,7 @@ import { selectBackend } from '@tarflow/backends';
 import { parseSafetensors } from '@tarflow/checkpoint';
 import { modelFromSafetensors, type SampleResult as ModelSampleResult, type TarFlow } from '@tarflow/model';
 import { convergenceMetrics, resolveStrategy, sampleQuality, type Plan } from '@tarflow/metrics';
-import { formatStrategy, isJointStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
+import { formatStrategy, isJointStrategy, isSequentialStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
 import type {
   BackendInfo,
   CompareResult,
@@ -198,7 +198,7 @@ class Session {
       const { strategy, plan } = chosen;
       const r = await this.sample(s, chosen, 'sample', s.trace);
       try {
-        if (Array.isArray(strategy) && strategy.every((b) => b.kind === 'sequential')) this.keepExact(s, r.images);
+        if (isSequentialStrategy(strategy)) this.keepExact(s, r.images);
         let shown = r.images;
         if (s.denoise) {
           this.progress({ phase: 'denoise', message: 'denoising step…' });

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tf, type PatchSeq } from '@tarflow/tensor';
 import { loadModel, type TarFlow } from '@tarflow/model';
 import { loadFixture, useBackend } from '@tarflow/test-fixtures';
-import { moduleBounds, type Strategy } from '@tarflow/solvers';
+import { isSequentialStrategy, moduleBounds, type Strategy } from '@tarflow/solvers';
 import { calibrateCost, planStrategy, sampleQuality, type CostModel, type Plan } from '../src/index.js';
 import { calibrate } from '../src/planner/calibration.js';
-import { allSequential, confirmPlan, type TimeRun } from '../src/planner/confirm.js';
+import { confirmPlan, type TimeRun } from '../src/planner/confirm.js';
 import { planContext } from '../src/planner/context.js';
 import { jointQuality, sampleBatches } from '../src/planner/joint.js';
 
@@ -181,14 +181,14 @@ describe('strategy planner (wasm)', () => {
     const cost = costModel('gpu', model.tokens);
     // A Jacobi plan made for a GPU-like cost model: a cost model given by the caller may describe another machine, so no timing here confirms it.
     const planned = planStrategy(model, { objective: 'time', batch: 4, cost, calibration: 8, tolerances: [0.03], trim: false, joint: false });
-    expect(allSequential(planned.strategy)).toBe(false);
+    expect(isSequentialStrategy(planned.strategy)).toBe(false);
     expect(planned.measured).toBeUndefined();
     // The same plan confirmed on this backend, with a clock the test controls: ABBA rounds, medians compared.
     const ctx = planContext(model, { objective: 'time', batch: 4, calibration: 4, seed: 1 });
     expect(ctx.confirmRounds).toBe(3);
     const calib = calibrate(ctx);
     const clock = (ms: { sequential: number[]; plan: number[] }, order: string[]) => (strategy: Parameters<TimeRun>[0]) => {
-      const which = allSequential(strategy) ? 'sequential' : 'plan';
+      const which = isSequentialStrategy(strategy) ? 'sequential' : 'plan';
       order.push(which);
       return ms[which].shift()!;
     };
@@ -199,14 +199,14 @@ describe('strategy planner (wasm)', () => {
     expect(kept.measured).toEqual({ plan: planned.text, ms: 5, sequentialMs: 11, rounds: 3, batch: 4 });
     expect(kept.reasons.join('\n')).toMatch(/5\.0 ms against 11\.0 ms/);
     const lost = confirmPlan(ctx, calib, planned, cost, clock({ sequential: [10, 10, 10], plan: [9, 12, 12] }, []));
-    expect(allSequential(lost.strategy)).toBe(true);
+    expect(isSequentialStrategy(lost.strategy)).toBe(true);
     expect(lost.complete).toBe(true);
     expect(lost.measured).toMatchObject({ plan: planned.text, ms: 12, sequentialMs: 10 });
     expect(lost.reasons[0]).toMatch(/sequential is faster here/);
     // On the wall clock: both samplers run and the decision follows the medians, leaving no tensors behind.
     const real = confirmPlan(ctx, calib, planned, cost);
     expect(real.measured!.rounds).toBe(3);
-    expect(allSequential(real.strategy)).toBe(!(real.measured!.ms < real.measured!.sequentialMs));
+    expect(isSequentialStrategy(real.strategy)).toBe(!(real.measured!.ms < real.measured!.sequentialMs));
     // Objective depth, or a plan that is already sequential, is returned as it is.
     const depthCtx = planContext(model, { objective: 'depth', batch: 4, calibration: 4, seed: 1 });
     expect(confirmPlan(depthCtx, calib, planned, cost)).toBe(planned);

@@ -88,6 +88,11 @@ export function isJointStrategy(s: SamplingStrategy): s is JointStrategy {
   return !Array.isArray(s) && (s as JointStrategy).kind === 'joint';
 }
 
+/** Whether a strategy is the exact sequential sampler: block by block, every block sequential. */
+export function isSequentialStrategy(s: SamplingStrategy): boolean {
+  return !isJointStrategy(s) && s.length > 0 && s.every((b) => b.kind === 'sequential');
+}
+
 // ------------------------------------------------------------------ validation
 
 const FIELDS = {
@@ -330,7 +335,7 @@ function notation(strategy: Strategy): string | null {
 /** Text parseStrategy reads back to the same strategy: a text form where one fits, else JSON. */
 function parseableText(strategy: SamplingStrategy): string {
   if (isJointStrategy(strategy)) return `joint:${strategy.maxIterations}${optionsText(strategy.tolerance, strategy.guess)}`;
-  if (strategy.length > 0 && strategy.every((b) => b.kind === 'sequential')) return 'sequential';
+  if (isSequentialStrategy(strategy)) return 'sequential';
   if (strategy.length === 0 || strategy.some((b) => b.kind !== 'jacobi')) return JSON.stringify(strategy);
   const js = strategy as JacobiStrategy[];
   const { tolerance: tol, guess = 'noise' } = js[0];
@@ -394,7 +399,7 @@ export function describeStrategy(s: SamplingStrategy): string {
     const extras = [...(s.tolerance !== undefined ? [`tol ${exactNumber(s.tolerance)}`] : []), ...(s.guess && s.guess !== 'noise' ? [`${s.guess} guess`] : [])];
     return [`all blocks jointly, ≤ ${s.maxIterations} joint it`, ...extras].join(', ');
   }
-  if (s.length > 0 && s.every((b) => b.kind === 'sequential')) return 'sequential';
+  if (isSequentialStrategy(s)) return 'sequential';
   const first = JSON.stringify(s[0]);
   if (s.length > 0 && s.every((b) => JSON.stringify(b) === first)) return `${describeBlockStrategy(s[0])}, on every block`;
   return compactText(s);

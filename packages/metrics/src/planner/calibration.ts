@@ -6,7 +6,7 @@
  * the exact samples.
  */
 import { tf, tfSeed, type ImageBatch, type PatchSeq } from '@tarflow/tensor';
-import { cycleLabels, scaleNoise } from '@tarflow/model';
+import { cycleLabels, scaleNoise, type SampleResult } from '@tarflow/model';
 import { solveBlock, type BlockReport, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
 import { convergenceMetrics, type BlockConvergence, type ConvergenceMetrics } from '../convergence.js';
 import { differences, joinDifferences, quality, type Differences, type Quality } from './compare.js';
@@ -36,6 +36,8 @@ export interface Calibration {
    * these, since a residual-stopped solve's result depends on its batch.
    */
   batches: CalibrationBatch[];
+  /** Samples one calibration batch with a strategy at the plan's settings (what every trial and timing runs). */
+  sample(batch: CalibrationBatch, strategy: SamplingStrategy, guessTable?: GuessTable): SampleResult;
   /**
    * Runs a whole strategy on the calibration batches against the exact
    * samples: the quality over all samples, the depth per batch (mean over the
@@ -96,6 +98,8 @@ export function calibrate(ctx: PlanContext): Calibration {
       owned.push(part.noise, part.reference, ...(part.labels ? [part.labels] : []));
       batches.push(part);
     }
+    const sample = (b: CalibrationBatch, strategy: SamplingStrategy, guessTable?: GuessTable) =>
+      model.sample(b.noise, { labels: b.labels, guidance: ctx.guidance, engine: ctx.engine, strategy, temperature: ctx.temperature, ...(guessTable ? { guessTable } : {}) });
     return {
       noise,
       labels,
@@ -105,12 +109,13 @@ export function calibrate(ctx: PlanContext): Calibration {
       bySampling: [...metrics.blocks].sort((a, b) => a.samplingIndex - b.samplingIndex),
       exactMs,
       batches,
+      sample,
       evaluate(strategy, guessTable) {
         const diffs: Differences[] = [];
         const reports: BlockReport[][] = [];
         let depth = 0;
         for (const b of batches) {
-          const r = model.sample(b.noise, { labels: b.labels, guidance: ctx.guidance, engine: ctx.engine, strategy, temperature: ctx.temperature, ...(guessTable ? { guessTable } : {}) });
+          const r = sample(b, strategy, guessTable);
           diffs.push(differences(r.images, b.reference));
           r.images.dispose();
           reports.push(r.report.blocks);

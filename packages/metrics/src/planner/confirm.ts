@@ -13,7 +13,7 @@
  * otherwise the plan is the sequential sampler. Each round costs one batch of
  * each; planning under a budget confirms only while the budget allows it.
  */
-import { formatStrategy, isJointStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
+import { formatStrategy, isSequentialStrategy, sequentialStrategy, type GuessTable, type SamplingStrategy } from '@tarflow/solvers';
 import { median, type CostModel } from '../cost.js';
 import type { Plan } from '../planner.js';
 import { sequentialPlan } from './assemble.js';
@@ -23,11 +23,6 @@ import type { PlanContext } from './context.js';
 /** Wall ms of one end-to-end run of a strategy on the confirmation batch. */
 export type TimeRun = (strategy: SamplingStrategy, guessTable?: GuessTable) => number;
 
-/** Whether a strategy is the sequential sampler on every block. */
-export function allSequential(s: SamplingStrategy): boolean {
-  return !isJointStrategy(s) && s.every((b) => b.kind === 'sequential');
-}
-
 /**
  * The plan, confirmed by timing it against the sequential sampler; or the
  * sequential plan where it does not win. `timeRun` defaults to the wall clock
@@ -35,7 +30,7 @@ export function allSequential(s: SamplingStrategy): boolean {
  */
 export function confirmPlan(ctx: PlanContext, calib: Calibration, plan: Plan, cost: CostModel | undefined, timeRun?: TimeRun): Plan {
   // Only a cost model timed here predicts this machine, and only a plan that is not already sequential needs it.
-  if (ctx.objective !== 'time' || !cost || ctx.cost || ctx.confirmRounds < 1 || allSequential(plan.strategy)) return plan;
+  if (ctx.objective !== 'time' || !cost || ctx.cost || ctx.confirmRounds < 1 || isSequentialStrategy(plan.strategy)) return plan;
   const batch = calib.batches[0];
   // One batch of each per round, at about the calibration's exact speed (the plan is predicted faster).
   const perRoundMs = (2 * calib.exactMs * batch.noise.shape[0]) / calib.noise.shape[0];
@@ -45,14 +40,7 @@ export function confirmPlan(ctx: PlanContext, calib: Calibration, plan: Plan, co
   ctx.progress(`confirming: the plan against the sequential sampler, ${ctx.confirmRounds} interleaved round${ctx.confirmRounds === 1 ? '' : 's'}`);
   const wallTime: TimeRun = (strategy, guessTable) => {
     const t0 = performance.now();
-    const r = ctx.model.sample(batch.noise, {
-      labels: batch.labels,
-      guidance: ctx.guidance,
-      engine: ctx.engine,
-      strategy,
-      temperature: ctx.temperature,
-      ...(guessTable ? { guessTable } : {}),
-    });
+    const r = calib.sample(batch, strategy, guessTable);
     r.images.dataSync(); // finish the run before reading the clock
     const ms = performance.now() - t0;
     r.images.dispose();
