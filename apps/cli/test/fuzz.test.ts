@@ -117,6 +117,8 @@ function writeInputs(dir: string): void {
   const textWall = structuredClone(report);
   textWall.results[0].sideBySide[1].wallMs = 'fast';
   writeFileSync(at('report-text-wall.json'), JSON.stringify(textWall));
+  const badPlanning = { ...report, planning: { measured: report.started, cores: 2, rows: [{ backend: 'wasm', batch: 1, sequential: { wallS: 1, strategy: 'sequential' }, empty: { wallS: 1, strategy: 'sequential' }, shipped: { wallS: 1, strategy: 'sequential', meanAbsDiff: 0 } }] } };
+  writeFileSync(at('report-planning-no-diff.json'), JSON.stringify(badPlanning));
   symlinkSync(at('report.json'), at('report-link.md'));
   // A .pth cut short, a text file as a dataset, a folder of no images.
   writeFileSync(at('cut.pth'), readFileSync(join(fixturesDir(), 'tiny-uncond.pth')).subarray(0, 4000));
@@ -207,6 +209,7 @@ const CASES: Case[] = [
   { name: 'bench --render a report started yesterday', args: (d, w) => ['bench', '--render', join(d, 'report-bad-date.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: started is not a date/ },
   { name: 'bench --render a row without its wall time', args: (d, w) => ['bench', '--render', join(d, 'report-no-wall.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: results\[0\]\.sideBySide\[0\]\.wallMs is missing/ },
   { name: 'bench --render a wall time in words', args: (d, w) => ['bench', '--render', join(d, 'report-text-wall.json'), '--out', join(w, 'r.md')], code: 1, message: /results\[0\]\.sideBySide\[1\]\.wallMs is text, not a number/ },
+  { name: 'bench --render a planning row without its mean |Δ|', args: (d, w) => ['bench', '--render', join(d, 'report-planning-no-diff.json'), '--out', join(w, 'r.md')], code: 1, message: /is not a benchmark report: planning\.rows\[0\]\.empty\.meanAbsDiff is missing/ },
   { name: 'bench --render a device', args: (_d, w) => ['bench', '--render', '/dev/zero', '--out', join(w, 'r.md')], code: 1, message: /--render file \/dev\/zero: is a device/ },
   { name: 'bench --render a missing file', args: (d, w) => ['bench', '--render', join(d, 'nope.json'), '--out', join(w, 'r.md')], code: 1, message: /no such file/ },
   { name: 'bench --render a folder', args: (d, w) => ['bench', '--render', join(d, 'folder'), '--out', join(w, 'r.md')], code: 1, message: /is a directory/ },

@@ -12,10 +12,11 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSafetensors, toFloat32 } from '@tarflow/checkpoint';
 import { formatStrategy, type SamplingStrategy } from '@tarflow/solvers';
+import type { PlanningRow, PlanningRun, PlanningSection } from './results.js';
 
 export interface PlanningBenchOptions {
   /** The `tarflow` program (bin/tarflow.js). */
@@ -29,27 +30,6 @@ export interface PlanningBenchOptions {
   /** Processes per cell, the cell's time their median (default 3). */
   repeats?: number;
   onProgress?: (message: string) => void;
-}
-
-export interface PlanningRun {
-  wallS: number;
-  strategy: string;
-  /** Where auto's plan came from: planned (quick), kept, shipped. */
-  source?: string;
-  planningMs?: number;
-  meanAbsDiff?: number;
-  /** Wall time of every process of the cell, in the order run. */
-  runsS?: number[];
-}
-
-export interface PlanningRow {
-  backend: string;
-  batch: number;
-  sequential: PlanningRun;
-  empty: PlanningRun;
-  shipped: PlanningRun;
-  /** The machine's 1-minute load average when the row's first process started (the runs share the machine). */
-  load?: number;
 }
 
 function run(bin: string, args: string[], env: Record<string, string>): Promise<{ wallS: number; json: Record<string, unknown> }> {
@@ -85,8 +65,9 @@ function meanAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Runs the section: three `tarflow sample` processes per backend and batch. */
-export async function runPlanningBench(o: PlanningBenchOptions): Promise<PlanningRow[]> {
+export async function runPlanningBench(o: PlanningBenchOptions): Promise<PlanningSection> {
   const dir = mkdtempSync(join(tmpdir(), 'tarflow-planning-bench-'));
+  const measured = new Date().toISOString();
   const rows: PlanningRow[] = [];
   try {
     for (const backend of o.backends) {
@@ -138,11 +119,102 @@ export async function runPlanningBench(o: PlanningBenchOptions): Promise<Plannin
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return rows;
+  return { measured, cores: cpus().length, rows };
 }
 
-/** The section's markdown: whole-process seconds, speed-up over sequential, mean |Δ|, and what auto ran. */
-export function renderPlanningSection(rows: PlanningRow[]): string {
+export const PLANNING_HEAD = '## Planning: `sample --solver auto` as a whole process';
+
+/** The 1-minute load average the rows started at (the machine's other work, which the times include). */
+function loadText(section: PlanningSection): string {
+  const loads = section.rows.map((r) => r.load).filter((l): l is number => l !== undefined);
+  if (loads.length === 0) return '';
+  const [lo, hi] = [Math.min(...loads), Math.max(...loads)].map((l) => l.toFixed(1));
+  return ` Load average (1 min) at the start of each row: ${lo === hi ? lo : `${lo}–${hi}`}, on ${section.cores} cores.`;
+}
+
+/** How many processes each cell is the median of. */
+function repeatsText(rows: PlanningRow[]): string {
+  const n = new Set(rows.map((r) => r.sequential.runsS?.length ?? 1));
+  return [...n].join(' or ');
+}
+
+/** "lo–hi" of some numbers (one number when they agree at this precision). */
+function span(xs: number[], digits: number): string {
+  const [lo, hi] = [Math.min(...xs), Math.max(...xs)].map((x) => x.toFixed(digits));
+  return lo === hi ? lo : `${lo}–${hi}`;
+}
+
+/**
+ * What the rows say, in words: what auto ran and where its plan came from,
+ * how its whole-process time compares with the sequential sampler's, and how
+ * far the sequential processes of one cell scatter (the noise the × columns carry).
+ */
+export function planningSummary(rows: PlanningRow[]): string {
+  const autos = rows.flatMap((r) => [
+    { row: r, run: r.empty, column: 'empty cache' },
+    { row: r, run: r.shipped, column: 'shipped plan' },
+  ]);
+  const parts: string[] = [];
+  const strategies = [...new Set(autos.map((a) => a.run.strategy))];
+  const sources = (runs: PlanningRun[]) => {
+    const counts = new Map<string, number>();
+    for (const r of runs) counts.set(r.source ?? 'unknown', (counts.get(r.source ?? 'unknown') ?? 0) + 1);
+    return [...counts].map(([source, n]) => `${source} in ${n}`).join(', ') + ` of the ${runs.length} auto cells`;
+  };
+  if (strategies.length === 1) {
+    parts.push(`In every cell auto ran \`${strategies[0]}\` (where its plan came from: ${sources(autos.map((a) => a.run))}).`);
+  } else {
+    for (const s of strategies) {
+      const cells = autos.filter((a) => a.run.strategy === s);
+      parts.push(`Auto ran \`${s}\` in ${cells.length} of ${autos.length} cells (${cells.map((a) => `${a.row.backend} ${a.row.batch}, ${a.column}`).join('; ')}).`);
+    }
+  }
+  const planned = autos.map((a) => a.run).filter((r) => r.source === 'planned' && r.planningMs !== undefined);
+  if (planned.length) parts.push(`Where it planned, planning took ${span(planned.map((r) => r.planningMs! / 1000), 2)} s of the process.`);
+  const ratio = (column: 'empty' | 'shipped') => span(rows.map((r) => r.sequential.wallS / r[column].wallS), 2);
+  parts.push(`Sequential s ÷ auto s: ${ratio('empty')} with an empty cache, ${ratio('shipped')} with the shipped plans.`);
+  const exact = autos.filter((a) => a.run.meanAbsDiff === 0).length;
+  if (exact === autos.length) parts.push('Every mean |Δ| is 0: auto drew exactly the sequential samples.');
+  else parts.push(`${exact} of ${autos.length} auto cells drew exactly the sequential samples (mean |Δ| 0).`);
+  const scatter = rows
+    .map((r) => r.sequential.runsS)
+    .filter((xs): xs is number[] => xs !== undefined && xs.length > 1)
+    .map((xs) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return (sorted.at(-1)! - sorted[0]) / sorted[(sorted.length - 1) >> 1];
+    });
+  if (scatter.length) {
+    parts.push(
+      `For the noise in these ratios: the sequential processes of one cell, the same work each time, spread by up to ${(Math.max(...scatter) * 100).toFixed(0)}% of their median` +
+        `${strategies.length === 1 && strategies[0] === 'sequential' ? ', so where auto ran the sequential sampler its × differs from 1 by that scatter alone' : ''}.`,
+    );
+  }
+  return parts.join(' ');
+}
+
+/** The whole section: what it measures, the table, what the table says, and how to make it again. */
+export function renderPlanningSection(section: PlanningSection): string {
+  const { rows } = section;
+  return [
+    PLANNING_HEAD,
+    '',
+    `Measured ${section.measured.slice(0, 16).replace('T', ' ')} UTC. Each cell is the median of ${repeatsText(rows)} \`tarflow sample --seed 0 --batch B\``,
+    'processes, start to exit (model load, planning or plan look-up, sampling, writing the samples), the three columns run',
+    'in turn; default model at its recommended settings.',
+    '"empty cache": a copy of the model without shipped plans and an empty plan cache, so auto plans (quick, within the',
+    'budget of the job) or falls back to sequential; "shipped plan": the model as shipped. × is sequential s / auto s;',
+    'mean |Δ| is against the sequential samples of the same noise. "auto ran" is the strategy and where it came from.',
+    'Every run samples with the engine its backend defaults to (fused on wasm and cpu), the engine the shipped plans were made for.' + loadText(section),
+    '',
+    planningTable(rows),
+    '',
+    planningSummary(rows),
+    'Regenerate with `node apps/cli/bin/tarflow.js bench --planning-only --out docs/benchmarks.md` (a full `pnpm bench` runs it too).',
+  ].join('\n');
+}
+
+/** The section's table: whole-process seconds, speed-up over sequential, mean |Δ|, and what auto ran. */
+function planningTable(rows: PlanningRow[]): string {
   const f = (x: number, d = 1) => x.toFixed(d);
   const what = (r: PlanningRun) => `${r.strategy.length > 28 ? `${r.strategy.slice(0, 27)}…` : r.strategy} (${r.source ?? '–'}${r.source === 'planned' && r.planningMs !== undefined ? `, ${f(r.planningMs / 1000, 2)} s planning` : ''})`;
   const lines = [

@@ -9,6 +9,7 @@ import type { GuessTable } from '@tarflow/solvers';
 import { RANDOM_PROJ_OUT_STD } from './backend-bench.js';
 import { markdownTable, mib, ms, sci } from './format.js';
 import type { BackendResult, BenchEnvironment, BenchReport, MemoryRow, ScalingRow } from './results.js';
+import { renderPlanningSection } from './planning-bench.js';
 import { renderReferenceSection } from './reference.js';
 
 /**
@@ -22,6 +23,22 @@ export const KEPT_MARKER = '<!-- kept by tarflow bench: everything below this li
 export function keepMarkedSection(report: string, previous: string | null): string {
   const at = previous === null ? -1 : previous.indexOf(KEPT_MARKER);
   return at < 0 ? report : `${report.trimEnd()}\n\n${previous!.slice(at)}`;
+}
+
+/**
+ * `md` with the section that starts at the line `head` replaced by `text`
+ * (up to the next "## " heading); without one, `text` goes before
+ * "## Reproduce", else at the end.
+ */
+export function replaceSection(md: string, head: string, text: string): string {
+  const body = text.trimEnd();
+  const at = md.indexOf(head);
+  if (at >= 0) {
+    const end = md.indexOf('\n## ', at + head.length);
+    return `${md.slice(0, at)}${body}\n${end < 0 ? '' : md.slice(end)}`;
+  }
+  const before = md.indexOf('## Reproduce');
+  return before < 0 ? `${md.trimEnd()}\n\n${body}\n` : `${md.slice(0, before)}${body}\n\n${md.slice(before)}`;
 }
 
 /** The JSON report; a joint plan's guess table (hundreds of KB) is summarised: the report needs its shape, not its values. */
@@ -91,7 +108,9 @@ export function renderBackendSection(r: BackendResult): string {
   const p = r.profile;
   const seq = r.sideBySide[0];
   const others = r.sideBySide.slice(1);
-  const best = others.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+  // A row that runs the sequential sampler (a time plan that chose it) is no iterative strategy: its speed-up is timing noise.
+  const iterative = others.filter((x) => x.strategy !== 'sequential');
+  const best = (iterative.length ? iterative : others).reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
   const deepest = others.reduce((a, b) => (b.depthReduction > a.depthReduction ? b : a));
   const timePlan = others.find((x) => x.name.endsWith('objective time'));
   const tokensMinusOne = seq.depth / r.model.blocks;
@@ -100,7 +119,7 @@ export function renderBackendSection(r: BackendResult): string {
     `Here one plain-Jacobi pass costs ${jacobi.passCost.toFixed(1)} sequential steps (a block's sequential loop is ${tokensMinusOne} steps), ` +
     `so a strategy wins wall time only when it cuts the depth by more than that factor.`;
   const verdict =
-    best.speedup < 1
+    best.speedup < 1 || best.strategy === 'sequential'
       ? `No iterative strategy beats the sequential loop's ${ms(seq.wallMs)} in wall time on \`${r.backend}\` (the closest is ${best.name} at ${best.speedup.toFixed(2)}×), ` +
         `although ${deepest.name} cuts the depth ${deepest.depthReduction.toFixed(1)}× (${deepest.depth} instead of ${seq.depth} dependent evaluations) — the reduction a GPU turns into speed. ${passNote}`
       : `${best.name} beats the sequential loop's ${ms(seq.wallMs)} in wall time (${best.speedup.toFixed(2)}×). ${passNote} ` +
@@ -193,6 +212,14 @@ const REPORT: Shape = {
   ],
 };
 
+const PLANNING_RUN: Shape = { wallS: 'number', strategy: 'string', meanAbsDiff: 'number' };
+/** The fields of a report's planning section (checked when the report has one). */
+const PLANNING: Shape = {
+  measured: 'string',
+  cores: 'number',
+  rows: [{ backend: 'string', batch: 'number', sequential: { wallS: 'number', strategy: 'string' }, empty: PLANNING_RUN, shipped: PLANNING_RUN }],
+};
+
 /** Why `value` at `path` does not have `shape`, or null. */
 function mismatch(value: unknown, shape: Shape, path: string): string | null {
   const kind = value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : typeof value === 'string' ? 'text' : `a ${typeof value}`;
@@ -226,6 +253,10 @@ export function checkBenchReport(value: unknown): BenchReport {
   const report = value as BenchReport;
   if (Number.isNaN(new Date(report.started).getTime())) throw new Error('started is not a date');
   if (report.results.length === 0) throw new Error('results is an empty list');
+  if (report.planning !== undefined) {
+    const planning = mismatch(report.planning, PLANNING, 'planning');
+    if (planning) throw new Error(planning);
+  }
   for (const [i, r] of report.results.entries()) {
     if (r.sideBySide.length < 2) throw new Error(`results[${i}].sideBySide has ${r.sideBySide.length} rows, expected the sequential row and at least one other`);
   }
@@ -257,12 +288,14 @@ export function renderReport(report: BenchReport, environment?: BenchEnvironment
     '',
     ...report.results.flatMap((r) => [renderBackendSection(r), '']),
     ...(report.reference ? [renderReferenceSection(report.reference), ''] : []),
+    ...(report.planning ? [renderPlanningSection(report.planning), ''] : []),
     '## Reproduce',
     '',
     '```sh',
     'pnpm build && pnpm bench            # wasm and cpu; writes docs/benchmarks.md and docs/benchmarks.json (re-run when the default model changes)',
     'pnpm tarflow bench --backends wasm --batch 16 --out /tmp/b.md   # one backend, other sizes',
     'scripts/reference-bench.sh          # only the section against the PyTorch references (needs python3-torch and the two checkouts)',
+    'pnpm tarflow bench --planning-only  # only the planning section (whole-process sample --solver auto against sequential)',
     '```',
     '',
   ].join('\n');

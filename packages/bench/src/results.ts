@@ -124,6 +124,40 @@ export interface BenchReport {
   results: BackendResult[];
   /** The comparison with the PyTorch references (`--reference`), or why it was skipped; absent in older reports. */
   reference?: ReferenceSection;
+  /** Whole-process `sample --solver auto` against `--solver sequential` (planning-bench.ts); absent in older reports. */
+  planning?: PlanningSection;
+}
+
+// ---------------------------------------------------------------- planning section
+
+/** One kind of `tarflow sample` process in a cell of the planning section. */
+export interface PlanningRun {
+  wallS: number;
+  strategy: string;
+  /** Where auto's plan came from: planned (quick), kept, shipped. */
+  source?: string;
+  planningMs?: number;
+  meanAbsDiff?: number;
+  /** Wall time of every process of the cell, in the order run. */
+  runsS?: number[];
+}
+
+/** One backend and batch of the planning section: the sequential sampler, auto with an empty cache, auto with the shipped plans. */
+export interface PlanningRow {
+  backend: string;
+  batch: number;
+  sequential: PlanningRun;
+  empty: PlanningRun;
+  shipped: PlanningRun;
+  /** The machine's 1-minute load average when the row's first process started (the runs share the machine). */
+  load?: number;
+}
+
+/** The planning section as measured: when, on how many cores, and its rows. */
+export interface PlanningSection {
+  measured: string;
+  cores: number;
+  rows: PlanningRow[];
 }
 
 // ---------------------------------------------------------------- GPU benchmark

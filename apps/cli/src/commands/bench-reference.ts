@@ -10,11 +10,11 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '@tarflow/model';
 import { defaultModelUrl } from '@tarflow/zoo';
-import { benchReference, defaultReferencePlan, referenceCheckouts, renderReferenceSection, reportJson, type BenchReport, type ReferenceSection } from '@tarflow/bench';
+import { benchReference, defaultReferencePlan, referenceCheckouts, renderReferenceSection, type ReferenceSection } from '@tarflow/bench';
 import { useBackend } from '../backend.js';
 import { CliError, messageOf } from '../errors.js';
-import { outputSet } from '../files.js';
 import { note } from '../output.js';
+import { writeSection } from './bench-section.js';
 
 /** The environment variable naming the checkouts when --reference is not given. */
 export const REFERENCE_ENV = 'TARFLOW_REFERENCE';
@@ -55,33 +55,14 @@ export async function referenceSection(dir: string | undefined, checkpoint: stri
 /** Writes the section into the report `out` (replacing an earlier one, else before "## Reproduce") and into its JSON. */
 export async function writeReferenceOnly(out: string, jsonOut: string, section: ReferenceSection): Promise<void> {
   if ('skipped' in section && typeof section.skipped === 'string') throw new CliError(`--reference-only: ${section.skipped}`);
-  const md = await readFile(out, 'utf8').catch(() => null);
-  if (md === null) throw new CliError(`--reference-only: ${out} does not exist; run a full \`tarflow bench\` first`);
-  const text = renderReferenceSection(section).trimEnd();
-  const head = '## Against the PyTorch references';
-  const at = md.indexOf(head);
-  let next: string;
-  if (at >= 0) {
-    const end = md.indexOf('\n## ', at + head.length);
-    next = `${md.slice(0, at)}${text}\n${end < 0 ? '' : md.slice(end)}`;
-  } else {
-    const before = md.indexOf('## Reproduce');
-    next = before < 0 ? `${md.trimEnd()}\n\n${text}\n` : `${md.slice(0, before)}${text}\n\n${md.slice(before)}`;
-  }
-  // The markdown and its JSON are one output set: both are written, or neither.
-  const json = await readFile(jsonOut, 'utf8').catch(() => null);
-  const set = await outputSet([{ path: out, flag: '--out' }, ...(json !== null ? [{ path: jsonOut, flag: '--json-out' }] : [])]);
-  await set.bytes(out, new TextEncoder().encode(next));
-  if (json !== null) {
-    let report: BenchReport;
-    try {
-      report = JSON.parse(json) as BenchReport;
-    } catch {
-      await set.discard();
-      throw new CliError(`--reference-only: ${jsonOut} is not a benchmark report: it is not valid JSON`);
-    }
-    report.reference = section;
-    await set.bytes(jsonOut, new TextEncoder().encode(reportJson(report)));
-  }
-  await set.commit();
+  await writeSection({
+    out,
+    jsonOut,
+    flag: '--reference-only',
+    head: '## Against the PyTorch references',
+    text: renderReferenceSection(section),
+    update: (report) => {
+      report.reference = section;
+    },
+  });
 }

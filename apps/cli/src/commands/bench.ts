@@ -292,7 +292,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   const jsonOut = flags.jsonOut ?? flags.out.replace(/\.md$/i, '.json');
   if (flags.planningOnly) {
     const { planningSection, writePlanningSection } = await import('./bench-planning.js');
-    await writePlanningSection(flags.out, await planningSection({ onProgress: (m) => note(`planning section: ${m}`) }));
+    await writePlanningSection(flags.out, jsonOut, await planningSection({ onProgress: (m) => note(`planning section: ${m}`) }));
     emit(flags, { command: 'bench', out: resolve(flags.out) }, () => `wrote the planning section into ${flags.out}`);
     return;
   }
@@ -312,7 +312,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   if (!flags.quick && flags.checkpoint === undefined) {
     // The planning section measures the default model as shipped, plans included.
     const { planningSection, writePlanningSection } = await import('./bench-planning.js');
-    await writePlanningSection(flags.out, await planningSection({ onProgress: (m) => note(`planning section: ${m}`) }));
+    await writePlanningSection(flags.out, jsonOut, await planningSection({ onProgress: (m) => note(`planning section: ${m}`) }));
   }
   emit(flags, { command: 'bench', out: resolve(flags.out), json: resolve(jsonOut), results }, () => {
     const lines = [`wrote ${flags.out} and ${jsonOut}`];
