@@ -418,9 +418,12 @@ export async function benchReference(options: {
 const x2 = (a: number, b: number | undefined) => (b === undefined || !Number.isFinite(b) || b <= 0 ? '–' : `${(a / b).toFixed(2)}×`);
 const label = (r: OursRow) => `ours ${r.engine} (${r.backend})`;
 
+/** The start of the section's heading: what finds the section in a written report (`--reference-only` replaces it). */
+export const REFERENCE_HEAD = '## Against the PyTorch references';
+
 /** The markdown section: sequential wall times against torch, then Jacobi and GS-Jacobi pass costs and times. */
 export function renderReferenceSection(section: ReferenceSection): string {
-  const head = '## Against the PyTorch references (one CPU thread)';
+  const head = `${REFERENCE_HEAD} (one CPU thread)`;
   if ('skipped' in section && typeof section.skipped === 'string') {
     return [head, '', `Skipped: ${section.skipped}`, ''].join('\n');
   }

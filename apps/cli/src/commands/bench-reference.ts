@@ -10,7 +10,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '@tarflow/model';
 import { defaultModelUrl } from '@tarflow/zoo';
-import { benchReference, defaultReferencePlan, referenceCheckouts, renderReferenceSection, type ReferenceSection } from '@tarflow/bench';
+import { benchReference, defaultReferencePlan, REFERENCE_HEAD, referenceCheckouts, renderReferenceSection, type ReferenceSection } from '@tarflow/bench';
 import { useBackend } from '../backend.js';
 import { CliError, messageOf } from '../errors.js';
 import { note } from '../output.js';
@@ -59,7 +59,7 @@ export async function writeReferenceOnly(out: string, jsonOut: string, section: 
     out,
     jsonOut,
     flag: '--reference-only',
-    head: '## Against the PyTorch references',
+    head: REFERENCE_HEAD,
     text: renderReferenceSection(section),
     update: (report) => {
       report.reference = section;
