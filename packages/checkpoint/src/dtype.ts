@@ -97,6 +97,34 @@ function elementCount(t: RawTensor, name: string | undefined): number {
 }
 
 /**
+ * Fills `out` with the values of an integer tensor of 32 bits or fewer, or a
+ * boolean one (each fits an int32 exactly; a Float32Array rounds I32 values
+ * beyond 2^24 to the nearest float).
+ */
+function readNarrowIntegers(t: RawTensor, dv: DataView, out: Float32Array | Int32Array): void {
+  const n = out.length;
+  switch (t.dtype) {
+    case 'I32':
+      for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true);
+      break;
+    case 'I16':
+      for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true);
+      break;
+    case 'I8':
+      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
+      break;
+    case 'U8':
+      for (let i = 0; i < n; i++) out[i] = t.data[i];
+      break;
+    case 'BOOL':
+      for (let i = 0; i < n; i++) out[i] = t.data[i] ? 1 : 0;
+      break;
+    default:
+      throw new CheckpointError(`readNarrowIntegers: ${t.dtype} is not a narrow integer dtype`);
+  }
+}
+
+/**
  * The tensor's values as a fresh, aligned Float32Array (C order). F32 is
  * copied bit for bit; F16, BF16 and F64 are converted (F64 rounds to nearest);
  * integers and booleans are converted to their float values.
@@ -126,19 +154,11 @@ export function toFloat32(t: RawTensor, name?: string): Float32Array {
       for (let i = 0; i < n; i++) out[i] = readI64(dv, i * 8);
       break;
     case 'I32':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true);
-      break;
     case 'I16':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true);
-      break;
     case 'I8':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
-      break;
     case 'U8':
-      for (let i = 0; i < n; i++) out[i] = t.data[i];
-      break;
     case 'BOOL':
-      for (let i = 0; i < n; i++) out[i] = t.data[i] ? 1 : 0;
+      readNarrowIntegers(t, dv, out);
       break;
   }
   return out;
@@ -177,19 +197,11 @@ export function toInt32(t: RawTensor, name?: string): Int32Array {
       }
       break;
     case 'I32':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true);
-      break;
     case 'I16':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true);
-      break;
     case 'I8':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
-      break;
     case 'U8':
-      for (let i = 0; i < n; i++) out[i] = t.data[i];
-      break;
     case 'BOOL':
-      for (let i = 0; i < n; i++) out[i] = t.data[i] ? 1 : 0;
+      readNarrowIntegers(t, dv, out);
       break;
     case 'F64':
     case 'F32':

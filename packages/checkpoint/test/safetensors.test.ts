@@ -213,6 +213,20 @@ describe('value conversion', () => {
     expect([...toFloat32({ dtype: 'BOOL', shape: [2], data: new Uint8Array([0, 1]) })]).toEqual([0, 1]);
   });
 
+  it('reads the narrow integer and boolean dtypes alike into float32 and int32', () => {
+    const cases: [RawTensor, number[]][] = [
+      [{ dtype: 'I32', shape: [2], data: new Uint8Array(new Int32Array([-70000, 9]).buffer) }, [-70000, 9]],
+      [{ dtype: 'I16', shape: [2], data: new Uint8Array(new Int16Array([-300, 12]).buffer) }, [-300, 12]],
+      [{ dtype: 'I8', shape: [2], data: new Uint8Array([255, 7]) }, [-1, 7]],
+      [{ dtype: 'U8', shape: [2], data: new Uint8Array([255, 7]) }, [255, 7]],
+      [{ dtype: 'BOOL', shape: [3], data: new Uint8Array([0, 1, 1]) }, [0, 1, 1]],
+    ];
+    for (const [t, values] of cases) {
+      expect([...toFloat32(t)], t.dtype).toEqual(values);
+      expect([...toInt32(t)], t.dtype).toEqual(values);
+    }
+  });
+
   it('copies F32 into an aligned array even from an unaligned view', () => {
     const src = f32Tensor([2], new Float32Array([1.5, -2.25]));
     const shifted = new Uint8Array(9);
