@@ -93,6 +93,17 @@ export async function requestAdapter(gpu: GPU, options: InitWebGPUOptions, noAda
   return adapter;
 }
 
+/** Finds an adapter with `find` and describes it, or gives the reason there is none (a WebGPUUnavailableError's). */
+export async function probeAdapter(find: () => Promise<GPUAdapter>): Promise<WebGPUProbe> {
+  try {
+    const summary = summarizeAdapter(await find());
+    return { available: true, adapter: summary, adapterName: formatAdapter(summary) };
+  } catch (e) {
+    if (e instanceof WebGPUUnavailableError) return { available: false, reason: e.reason };
+    throw e;
+  }
+}
+
 /**
  * The device tfjs' own factory would create (timestamp queries where offered,
  * the adapter's full limits for buffers and workgroups).

@@ -8,9 +8,8 @@
  */
 import {
   activateWebGPU,
-  formatAdapter,
+  probeAdapter,
   requestAdapter,
-  summarizeAdapter,
   WebGPUUnavailableError,
   type InitWebGPUOptions,
   type WebGPUInfo,
@@ -35,14 +34,7 @@ function browserGPU(): GPU {
 
 /** Whether the browser has a WebGPU adapter, without touching tfjs. */
 export async function probeWebGPU(options: InitWebGPUOptions = {}): Promise<WebGPUProbe> {
-  try {
-    const adapter = await requestAdapter(browserGPU(), options);
-    const summary = summarizeAdapter(adapter);
-    return { available: true, adapter: summary, adapterName: formatAdapter(summary) };
-  } catch (e) {
-    if (e instanceof WebGPUUnavailableError) return { available: false, reason: e.reason };
-    throw e;
-  }
+  return probeAdapter(() => requestAdapter(browserGPU(), options));
 }
 
 /**

@@ -8,9 +8,8 @@ import { delimiter, join } from 'node:path';
 import { createRequire } from 'node:module';
 import {
   activateWebGPU,
-  formatAdapter,
+  probeAdapter,
   requestAdapter,
-  summarizeAdapter,
   WebGPUUnavailableError,
   type InitWebGPUOptions,
   type WebGPUInfo,
@@ -171,17 +170,12 @@ export function diagnoseVulkan(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Whether Node has a WebGPU adapter, without touching tfjs. */
 export async function probeWebGPU(options: NodeWebGPUOptions = {}): Promise<WebGPUProbe> {
-  try {
+  return probeAdapter(async () => {
     const existing = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
     if (!existing) checkDawnCanStart(options);
     const gpu = existing ?? (await loadDawn(options.dawnOptions));
-    const adapter = await requestAdapter(gpu, options, diagnoseVulkan());
-    const summary = summarizeAdapter(adapter);
-    return { available: true, adapter: summary, adapterName: formatAdapter(summary) };
-  } catch (e) {
-    if (e instanceof WebGPUUnavailableError) return { available: false, reason: e.reason };
-    throw e;
-  }
+    return requestAdapter(gpu, options, diagnoseVulkan());
+  });
 }
 
 /**

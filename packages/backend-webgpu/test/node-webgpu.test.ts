@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tf } from '@tarflow/tensor';
-import { DAWN_MISSING, dawnInstalled, dawnLoadError, diagnoseVulkan, findVulkanLoader, initWebGPU, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
+import { DAWN_MISSING, dawnInstalled, dawnLoadError, diagnoseVulkan, findVulkanLoader, initWebGPU, probeAdapter, probeWebGPU, WebGPUUnavailableError } from '../src/node.js';
 
 const probe = await probeWebGPU();
 const skipReason = probe.available ? '' : ` — skipped: no WebGPU adapter in Node (${probe.reason})`;
@@ -32,6 +32,17 @@ describe('adapter reporting', () => {
     const none = diagnoseVulkan({ LD_LIBRARY_PATH: '', VK_ICD_FILENAMES: '/nonexistent/icd.json' });
     expect(none).toMatch(/no Vulkan driver manifests \(ICD json\) found/);
     expect(diagnoseVulkan()).toMatch(/Vulkan loader|no Vulkan loader/);
+  });
+
+  it('probeAdapter describes the adapter found, gives the reason where there is none, and passes other errors on', async () => {
+    const adapter = { info: { vendor: 'acme', architecture: 'rdna', device: '', description: 'Test GPU' } } as unknown as GPUAdapter;
+    expect(await probeAdapter(async () => adapter)).toEqual({
+      available: true,
+      adapter: { vendor: 'acme', architecture: 'rdna', device: '', description: 'Test GPU' },
+      adapterName: 'acme rdna (Test GPU)',
+    });
+    expect(await probeAdapter(async () => Promise.reject(new WebGPUUnavailableError('no adapter here')))).toEqual({ available: false, reason: 'no adapter here' });
+    await expect(probeAdapter(async () => Promise.reject(new Error('bug')))).rejects.toThrow('bug');
   });
 
   it('errors say what is missing', () => {
