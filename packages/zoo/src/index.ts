@@ -54,7 +54,7 @@ export interface ZooSampling {
  * want the settings without loading the model.
  */
 export const DEFAULT_MODEL_SAMPLING: ZooSampling = {
-  guidance: { scale: 1.25, on: 'both', annealed: false },
+  guidance: { scale: 1, on: 'both', annealed: false },
   temperature: 0.5,
   denoise: true,
 };
