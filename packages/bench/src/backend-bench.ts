@@ -165,7 +165,7 @@ export async function benchBackend(o: BackendBenchOptions): Promise<BackendResul
         strategy = plan.strategy;
         guessTable = plan.guessTable;
         planMs = performance.now() - p0;
-        if (c.objective === 'depth') depthPlan = { strategy, ...(guessTable ? { guessTable } : {}), planMs };
+        if (c.objective === 'depth') depthPlan = { strategy, ...(guessTable ? { guessTable } : {}), planMs, batch: B };
       } else if (reusedPlan && c.strategy === reusedPlan.strategy) {
         planMs = reusedPlan.planMs;
         plannedOn = given!.backend;

@@ -103,6 +103,28 @@ function passTrend(rows: ScalingRow[], solver: string): string {
     .join(', ');
 }
 
+/**
+ * Where the depth plan runs at a batch below the one it was made for: a joint plan's residual rule then judges
+ * fewer samples and may stop before the planner's quality target is met. Empty when it never does (or the
+ * report does not record the plan's batch).
+ */
+function belowPlanBatchNote(r: BackendResult): string {
+  const planBatch = r.shared.depthPlan?.batch;
+  if (planBatch === undefined) return '';
+  const runs = [
+    ...r.sideBySide.filter((x) => x.name === 'planner, objective depth' && r.profile.batch < planBatch).map((x) => ({ size: r.profile.batch, depth: x.depth, meanAbsDiff: x.meanAbsDiff })),
+    ...r.batchScaling.filter((x) => x.solver === 'planner (depth)' && x.size < planBatch),
+  ];
+  const seen = new Set<number>();
+  const below = runs.filter((x) => !seen.has(x.size) && seen.add(x.size));
+  if (!below.length) return '';
+  return (
+    `The depth plan was made for batches of ${planBatch} or more; below that it judges fewer samples' residuals and stops sooner ` +
+    `(${below.map((x) => `batch ${x.size}: depth ${x.depth}, mean |Δ| ${sci(x.meanAbsDiff)}`).join('; ')}), ` +
+    'which is why `tarflow sample --solver auto` plans again for a batch smaller than a kept plan\'s.'
+  );
+}
+
 /** One backend's section: side by side, the verdict, FD, the scaling tables and the memory check. */
 export function renderBackendSection(r: BackendResult): string {
   const p = r.profile;
@@ -127,6 +149,7 @@ export function renderBackendSection(r: BackendResult): string {
   const planning = others.filter((x) => x.planMs !== undefined);
   const batchSolvers = [...new Set(r.batchScaling.map((x) => x.solver))].filter((x) => x !== 'sequential');
   const tokenSolvers = [...new Set(r.tokenScaling.map((x) => x.solver))].filter((x) => x !== 'sequential');
+  const belowPlan = belowPlanBatchNote(r);
   return [
     `## Backend \`${r.backend}\``,
     '',
@@ -144,7 +167,8 @@ export function renderBackendSection(r: BackendResult): string {
       (timePlan ? ` The planner's \`time\` objective, which times this backend, chose \`${timePlan.strategy}\`${timePlan.strategy === 'sequential' ? ' (so its row differs from the first only by timing noise)' : ''}.` : '') +
       (planning.length
         ? ` Planning took ${planning.map((x) => `${ms(x.planMs!)} (${x.name.replace('planner, ', '')}${x.plannedOn ? `, on ${x.plannedOn}; a depth plan does not depend on the backend, so it is reused here` : ''})`).join(' and ')}.`
-        : ''),
+        : '') +
+      (belowPlan ? ` ${belowPlan}` : ''),
     ...(r.fdReal
       ? ['', `FD is the Fréchet distance of the MNIST classifier's features of ${r.fdReal.count} samples per strategy to those of ${r.fdReal.reference}. With so few samples it is biased upwards — ${r.fdReal.count} real test digits score ${r.fdReal.floor.toFixed(2)} — so compare rows with each other, not with published FIDs.`]
       : []),

@@ -73,8 +73,11 @@ export const MEMORY_LIMIT_BYTES = 2 ** 30;
  */
 export interface SharedMeasurements {
   toughest: ToughestBlock & { calibration: string };
-  /** The planner's depth-objective plan; `guessTable` for a joint plan with the table guess. */
-  depthPlan: { strategy: SamplingStrategy; guessTable?: GuessTable; planMs: number } | null;
+  /**
+   * The planner's depth-objective plan; `guessTable` for a joint plan with the table guess; `batch`, the batch it
+   * was made for (kept for that batch or more; absent in reports written before it was recorded).
+   */
+  depthPlan: { strategy: SamplingStrategy; guessTable?: GuessTable; planMs: number; batch?: number } | null;
   backend: string;
 }
 

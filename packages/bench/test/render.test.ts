@@ -103,6 +103,27 @@ describe('renderReport', () => {
     expect(md).toContain('Wall-time speed-up by T: jacobi 2.00× at 16. One pass costs, in sequential steps: jacobi 3.8 at 16 — growing with T');
   });
 
+  it('says where the depth plan ran below the batch it was made for, and nothing where it did not', () => {
+    const plan = { strategy: { kind: 'joint' as const, maxIterations: 60, tolerance: 1, guess: 'table' as const }, planMs: 10 };
+    const depthRow = { ...result.sideBySide[1], name: 'planner, objective depth', strategy: 'joint:60 (tol 1, table guess)', depth: 9, meanAbsDiff: 0.004 };
+    const scaled = (size: number, depth: number, meanAbsDiff: number) => ({ label: 'batch', size, solver: 'planner (depth)', wallMs: 90, depth, sequentialDepth: 60, speedup: 0.5, depthReduction: 60 / depth, passCost: 5, meanAbsDiff });
+    const withPlan = (batch: number | undefined): string =>
+      renderReport({
+        ...report,
+        results: [{
+          ...result,
+          sideBySide: [...result.sideBySide, depthRow],
+          shared: { ...result.shared, depthPlan: { ...plan, ...(batch !== undefined ? { batch } : {}) } },
+          batchScaling: [...result.batchScaling, scaled(1, 7, 0.018), scaled(2, 9, 0.004), scaled(8, 12, 0.002)],
+        }],
+      });
+    expect(withPlan(8)).toContain(
+      "The depth plan was made for batches of 8 or more; below that it judges fewer samples' residuals and stops sooner (batch 2: depth 9, mean |Δ| 4.00e-3; batch 1: depth 7, mean |Δ| 0.0180), which is why `tarflow sample --solver auto` plans again for a batch smaller than a kept plan's.",
+    );
+    expect(withPlan(1)).not.toContain('The depth plan was made for batches');
+    expect(withPlan(undefined)).not.toContain('The depth plan was made for batches');
+  });
+
   it('lists the memory check, with a failed row', () => {
     expect(lines).toContain('| sequential | 4 | 400 MiB | yes | 2.50 s | 60 |');
     expect(lines).toContain('| planner-depth | 4 | failed: out of memory | NO | – | – |');
